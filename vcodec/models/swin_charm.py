@@ -1,0 +1,173 @@
+"""Variable-rate Swin-Transformer transform coder with a channel-autoregressive entropy model.
+
+Transforms: Swin blocks between strided convolutions (Zhu, Yang & Cohen, 2022, "Transformer-based
+Transform Coding", ICLR; Liu et al., 2023, "Learned Image Compression with Mixed Transformer-CNN
+Architectures", arXiv:2303.14978). Entropy model: hyperprior (Ballé et al., 2018, arXiv:1802.01436) and
+channel-wise autoregression with latent residual prediction (Minnen & Singh, 2020, arXiv:2007.08739),
+uneven slices as in ELIC (He et al., 2022, arXiv:2203.10886). Variable rate: per-level gain vectors
+interpolated in log space (Cui et al., 2021, "Asymmetric Gained Deep Image Compression", arXiv:2003.02012).
+
+    x -> g_a -> y -> *gain(q) -> y_s -> h_a -> z -> [Q, EB] -> z_hat -> h_s -> (mean, scale) support
+                                   \\-> slices y_0..y_K, each coded given the support and y_hat_<k:
+                                        mu_k, sigma_k = nets(support, y_hat_<k)
+                                        y_hat_k = mu_k + round(y_k - mu_k) + lrp_k(support, y_hat_<=k)
+    y_hat * inv_gain(q) -> g_s -> x_hat
+
+``q`` is the quality in level units: 0 is the lowest level, ``levels - 1`` the highest, and any value
+between them interpolates the gains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.layers import GDN
+from compressai.models.utils import conv, deconv
+from compressai.ops import quantize_ste
+from torch import nn
+
+from vcodec.models.layers import SliceNet, SwinStage
+
+# CompressAI's MSE lambda grid (applied to 255^2 * MSE): about 0.1 to 1.5 bpp on Kodak.
+LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+
+
+@dataclass(frozen=True)
+class SwinCharmConfig:
+    dims: tuple[int, int, int] = (64, 96, 128)  # widths at 1/2, 1/4 and 1/8 resolution
+    M: int = 192  # latent channels at 1/16
+    Z: int = 128  # hyper-latent channels at 1/64
+    depths: tuple[int, int, int] = (2, 2, 2)  # Swin blocks at 1/4, 1/8 and 1/16
+    heads: tuple[int, int, int] = (3, 4, 6)
+    window: int = 8
+    mlp_ratio: float = 2.0
+    slices: tuple[int, ...] = (16, 16, 32, 64, 64)  # uneven, as ELIC: the first slices are small and cheap
+    slice_hidden: int = 128
+    hyper: tuple[int, int] = (192, 256)
+    lmbdas: tuple[float, ...] = LAMBDAS
+
+
+def _analysis(cfg: SwinCharmConfig) -> nn.Sequential:
+    d0, d1, d2 = cfg.dims
+    return nn.Sequential(
+        conv(3, d0, kernel_size=5, stride=2),
+        GDN(d0),
+        conv(d0, d1, kernel_size=3, stride=2),
+        SwinStage(d1, cfg.depths[0], cfg.heads[0], cfg.window, cfg.mlp_ratio),
+        conv(d1, d2, kernel_size=3, stride=2),
+        SwinStage(d2, cfg.depths[1], cfg.heads[1], cfg.window, cfg.mlp_ratio),
+        conv(d2, cfg.M, kernel_size=3, stride=2),
+        SwinStage(cfg.M, cfg.depths[2], cfg.heads[2], cfg.window, cfg.mlp_ratio),
+    )
+
+
+def _synthesis(cfg: SwinCharmConfig) -> nn.Sequential:
+    d0, d1, d2 = cfg.dims
+    return nn.Sequential(
+        SwinStage(cfg.M, cfg.depths[2], cfg.heads[2], cfg.window, cfg.mlp_ratio),
+        deconv(cfg.M, d2, kernel_size=3, stride=2),
+        SwinStage(d2, cfg.depths[1], cfg.heads[1], cfg.window, cfg.mlp_ratio),
+        deconv(d2, d1, kernel_size=3, stride=2),
+        SwinStage(d1, cfg.depths[0], cfg.heads[0], cfg.window, cfg.mlp_ratio),
+        deconv(d1, d0, kernel_size=3, stride=2),
+        GDN(d0, inverse=True),
+        deconv(d0, 3, kernel_size=5, stride=2),
+    )
+
+
+class SwinCharm(nn.Module):
+    """See the module docstring. ``forward`` is the training graph; coding lives in ``vcodec.codec``."""
+
+    #: total down-sampling of z relative to x: inputs are padded to a multiple of this.
+    stride = 64
+
+    def __init__(self, cfg: SwinCharmConfig = SwinCharmConfig()):
+        super().__init__()
+        self.cfg = cfg
+        M, (h0, h1) = cfg.M, cfg.hyper
+        assert sum(cfg.slices) == M, "slices must partition the latent channels"
+        self.g_a = _analysis(cfg)
+        self.g_s = _synthesis(cfg)
+        self.h_a = nn.Sequential(
+            conv(M, h0, kernel_size=3, stride=1),
+            nn.GELU(),
+            conv(h0, h0, kernel_size=3, stride=2),
+            nn.GELU(),
+            conv(h0, cfg.Z, kernel_size=3, stride=2),
+        )
+        self.h_s = nn.Sequential(
+            deconv(cfg.Z, h0, kernel_size=3, stride=2),
+            nn.GELU(),
+            deconv(h0, h1, kernel_size=3, stride=2),
+            nn.GELU(),
+            nn.Conv2d(h1, 2 * M, 1),
+        )
+        prev = [sum(cfg.slices[:k]) for k in range(len(cfg.slices))]
+        self.mean_nets = nn.ModuleList(SliceNet(M + p, cfg.slice_hidden, c) for p, c in zip(prev, cfg.slices))
+        self.scale_nets = nn.ModuleList(SliceNet(M + p, cfg.slice_hidden, c) for p, c in zip(prev, cfg.slices))
+        self.lrp_nets = nn.ModuleList(SliceNet(M + p + c, cfg.slice_hidden, c) for p, c in zip(prev, cfg.slices))
+        self.entropy_bottleneck = EntropyBottleneck(cfg.Z)
+        self.gaussian_conditional = GaussianConditional(None)
+        # MSE-optimal quantisation steps scale as 1/sqrt(lambda): start the gains there so every level
+        # has a distinct rate from the first step instead of having to find it.
+        lm = torch.tensor(cfg.lmbdas, dtype=torch.float32)
+        log_gain = 0.5 * torch.log(lm / lm[-1])
+        self.log_gain = nn.Parameter(log_gain[:, None].repeat(1, M))
+        self.log_inv_gain = nn.Parameter(-log_gain[:, None].repeat(1, M))
+
+    @property
+    def levels(self) -> int:
+        return len(self.cfg.lmbdas)
+
+    def lmbda(self, q: torch.Tensor) -> torch.Tensor:
+        """The rate-distortion weight of (fractional) level ``q``, interpolated in log space."""
+        table = torch.log(torch.tensor(self.cfg.lmbdas, dtype=torch.float64, device=q.device))
+        return torch.exp(self._interp(table[:, None], q)).squeeze(1).to(torch.float32)
+
+    def _interp(self, table: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        q = q.to(table.dtype).clamp(0, self.levels - 1)
+        lo = q.floor().clamp(max=self.levels - 2).long()
+        t = (q - lo.to(q.dtype))[:, None]
+        return (1 - t) * table[lo] + t * table[lo + 1]
+
+    def gains(self, q: torch.Tensor, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample (gain, inverse gain), each (N, M, 1, 1), for quality levels ``q`` of shape (N,)."""
+        g = torch.exp(self._interp(self.log_gain.to(dtype), q))
+        ig = torch.exp(self._interp(self.log_inv_gain.to(dtype), q))
+        return g[:, :, None, None], ig[:, :, None, None]
+
+    def support(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.h_s(z_hat).chunk(2, dim=1)
+
+    def slice_params(self, k: int, support: tuple[torch.Tensor, torch.Tensor], y_hat_prev: list[torch.Tensor]):
+        """(mu_k, sigma_k) of slice ``k`` given the hyper support and the slices decoded before it."""
+        mean_support, scale_support = support
+        mu = self.mean_nets[k](torch.cat([mean_support, *y_hat_prev], dim=1))
+        sigma = self.scale_nets[k](torch.cat([scale_support, *y_hat_prev], dim=1))
+        return mu, F.softplus(sigma)
+
+    def lrp(self, k: int, support, y_hat_prev: list[torch.Tensor], y_hat_k: torch.Tensor) -> torch.Tensor:
+        """Latent residual prediction: a bounded correction of the quantisation error of slice ``k``."""
+        return 0.5 * torch.tanh(self.lrp_nets[k](torch.cat([support[0], *y_hat_prev, y_hat_k], dim=1)))
+
+    def forward(self, x: torch.Tensor, q: torch.Tensor) -> dict:
+        gain, inv_gain = self.gains(q)
+        y = self.g_a(x) * gain
+        z = self.h_a(y)
+        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        support = self.support(z_hat)
+        y_hat_slices, y_likelihoods = [], []
+        for k, y_k in enumerate(y.split(self.cfg.slices, dim=1)):
+            mu, sigma = self.slice_params(k, support, y_hat_slices)
+            _, likelihood = self.gaussian_conditional(y_k, sigma, means=mu)
+            y_hat_k = quantize_ste(y_k - mu) + mu
+            y_hat_slices.append(y_hat_k + self.lrp(k, support, y_hat_slices, y_hat_k))
+            y_likelihoods.append(likelihood)
+        x_hat = self.g_s(torch.cat(y_hat_slices, dim=1) * inv_gain)
+        return {"x_hat": x_hat, "likelihoods": {"y": torch.cat(y_likelihoods, dim=1), "z": z_likelihoods}}
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.entropy_bottleneck.loss()

@@ -71,7 +71,7 @@ class Codec:
         return round(q * container.QUALITY_SCALE) / container.QUALITY_SCALE
 
     def _pad(self, rgb: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
+        x = torch.from_numpy(np.array(rgb, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
         s = self.model.stride
         h, w = rgb.shape[:2]
         return F.pad(x, (0, (-w) % s, 0, (-h) % s), mode="replicate")

@@ -40,6 +40,15 @@ class Latents:
     z_bytes: bytes
     y_bytes: bytes
     y_hat: torch.Tensor  # float64, scaled domain (before the inverse gain)
+    ideal_bits: dict[str, float]  # -log2 p under the model's continuous scales: what the coder is measured against
+
+
+def _gaussian_bits(residual: torch.Tensor, sigma: torch.Tensor) -> float:
+    """Information content of integer residuals under N(0, sigma) discretised, with training's scale floor."""
+    sigma = sigma.clamp_min(0.11)
+    upper = torch.special.ndtr((0.5 - residual.abs()) / sigma)
+    lower = torch.special.ndtr((-0.5 - residual.abs()) / sigma)
+    return float(-torch.log2((upper - lower).clamp_min(1e-30)).sum())
 
 
 class LatentCoder:
@@ -74,6 +83,9 @@ class LatentCoder:
         z_sym = self.z_tables.clamp(z_sym)
         z_enc = constriction.stream.queue.RangeEncoder()
         self.z_tables.encode(z_enc, z_sym)
+        z_hat = torch.from_numpy(z_sym).to(self.device, torch.float32) + self.medians.float()
+        z_lik = self.model.entropy_bottleneck._likelihood(z_hat.reshape(z_hat.shape[0], 1, -1))[0]
+        ideal = {"z": float(-torch.log2(z_lik.clamp_min(1e-9)).sum()), "y": 0.0}
 
         support = self._support_from_z(z_sym)
         y_enc = constriction.stream.queue.RangeEncoder()
@@ -83,12 +95,14 @@ class LatentCoder:
             index = self.table.index(sigma.cpu().numpy())
             residual = torch.round(y_k - mu).clamp(-MAX_RESIDUAL, MAX_RESIDUAL)
             self.table.encode(y_enc, residual.cpu().numpy().astype(np.int64), index)
+            ideal["y"] += _gaussian_bits(residual, sigma)
             y_hat_k = mu + residual
             y_hat.append(y_hat_k + self.f64.lrp(k, support, y_hat, y_hat_k))
         return Latents(
             z_bytes=z_enc.get_compressed().astype("<u4").tobytes(),
             y_bytes=y_enc.get_compressed().astype("<u4").tobytes(),
             y_hat=torch.cat(y_hat, dim=1),
+            ideal_bits=ideal,
         )
 
     @torch.no_grad()
@@ -108,7 +122,7 @@ class LatentCoder:
                 residual = torch.from_numpy(self.table.decode(y_dec, index)).to(mu)
                 y_hat_k = mu + residual
                 y_hat.append(y_hat_k + self.f64.lrp(k, support, y_hat, y_hat_k))
-        except (ValueError, RuntimeError, OverflowError) as e:  # constriction reports bad data this way
+        except (AssertionError, ValueError, RuntimeError, OverflowError) as e:  # constriction's bad-data errors
             raise BitstreamError(f"corrupt bitstream: range decoding failed ({e})") from None
         return torch.cat(y_hat, dim=1)
 

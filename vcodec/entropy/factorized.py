@@ -10,6 +10,8 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
+from vcodec.entropy.gaussian import decode_symbols
+
 
 class ChannelTables:
     """One categorical model per channel over the symbols ``offset .. offset + n - 1``."""
@@ -21,7 +23,8 @@ class ChannelTables:
         self._models = []
         for c in range(len(cdf_length)):
             cdf = quantized_cdf[c, : self.sizes[c] + 1].astype(np.int64)
-            pmf = np.diff(cdf).astype(np.float64)
+            # constriction needs two symbols at least; a spare one is never clamped into.
+            pmf = np.diff(cdf).astype(np.float64) if self.sizes[c] > 1 else np.array([1.0, 1.0])
             self._models.append(constriction.stream.model.Categorical(np.maximum(pmf, 1.0), perfect=False))
 
     def clamp(self, symbols: np.ndarray) -> np.ndarray:
@@ -39,5 +42,5 @@ class ChannelTables:
         c_, h, w = shape
         out = np.empty(shape, dtype=np.int64)
         for c in range(c_):
-            out[c] = decoder.decode(self._models[c], h * w).reshape(h, w) + self.offsets[c]
+            out[c] = decode_symbols(decoder, self._models[c], h * w).reshape(h, w) + self.offsets[c]
         return out

@@ -36,6 +36,14 @@ MAX_RESIDUAL = 1 << 15
 _EG_CLASSES = MAX_RESIDUAL.bit_length() + 1
 
 
+def decode_symbols(decoder, model, count: int) -> np.ndarray:
+    """``decoder.decode`` with constriction's complaints about invalid data turned into BitstreamError."""
+    try:
+        return decoder.decode(model, count)
+    except (AssertionError, ValueError, RuntimeError) as e:  # constriction signals bad data with these
+        raise BitstreamError(f"corrupt bitstream: range decoding failed ({e})") from None
+
+
 def _gaussian_counts(scale: float, support: int) -> np.ndarray:
     """Integer pmf over ``-support..support``; the two edge bins carry the tails (the escapes)."""
     k = np.arange(-support + 1, support)
@@ -86,7 +94,7 @@ class ScaleTable:
         symbols = np.empty(flat.shape, dtype=np.int64)
         for level in np.unique(flat):
             sel = flat == level
-            symbols[sel] = decoder.decode(self._models[level], int(sel.sum()))
+            symbols[sel] = decode_symbols(decoder, self._models[level], int(sel.sum()))
         residual = symbols - support
         escaped = np.abs(residual) >= support
         excess = self._decode_excess(decoder, int(escaped.sum()))
@@ -109,10 +117,10 @@ class ScaleTable:
     def _decode_excess(self, decoder, count: int) -> np.ndarray:
         if count == 0:
             return np.zeros(0, dtype=np.int64)
-        nbits = decoder.decode(self._escape_class, count).astype(np.int64)
+        nbits = decode_symbols(decoder, self._escape_class, count).astype(np.int64)
         out = np.empty(count, dtype=np.int64)
         for i, b in enumerate(nbits.tolist()):
-            low = int(decoder.decode(constriction.stream.model.Uniform(1 << b), 1)[0]) if b else 0
+            low = int(decode_symbols(decoder, constriction.stream.model.Uniform(1 << b), 1)[0]) if b else 0
             out[i] = (1 << b) + low - 1
         return out
 

@@ -21,13 +21,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
 import torch
 import torch.nn.functional as F
-from compressai.entropy_models import EntropyBottleneck, GaussianConditional
-from compressai.layers import GDN
-from compressai.models.utils import conv, deconv
-from compressai.ops import quantize_ste
 from torch import nn
+
+with warnings.catch_warnings():  # compressai 1.2 still uses torch.jit.script, deprecated in torch 2.10+
+    warnings.simplefilter("ignore", FutureWarning)
+    from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+    from compressai.layers import GDN
+    from compressai.models.utils import conv, deconv
+    from compressai.ops import quantize_ste
 
 from vcodec.models.layers import SliceNet, SwinStage
 

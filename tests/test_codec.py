@@ -1,0 +1,180 @@
+import hashlib
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import vcodec
+from vcodec.codec import container
+from vcodec.errors import BitstreamError, UnsupportedInputError, VcodecError
+
+from conftest import smooth_image
+
+
+def psnr(a, b):
+    mse = np.mean((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2)
+    return 10 * np.log10(255**2 / mse)
+
+
+def test_decode_reproduces_encoder_reconstruction_exactly(codec, rng):
+    from vcodec.codec.imageio import to_planes
+
+    img = smooth_image(rng, 70, 90)
+    data, y_hat_enc = codec.encode_planes(to_planes(img), 4.5)
+    header, _, y_hat_dec = codec.decode_latents(data)
+    assert torch.equal(y_hat_enc, y_hat_dec)
+    x_hat = codec.coder.synthesize(y_hat_enc, header.quality - 1)
+    expected = (x_hat[0, :, :70, :90].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(codec.decompress(data), expected)
+
+
+def test_encoding_is_deterministic(codec, rng):
+    img = Image.fromarray(smooth_image(rng, 64, 64))
+    assert codec.compress(img, 3) == codec.compress(img, 3)
+
+
+def test_decoding_independent_of_thread_count(codec, rng):
+    data = codec.compress(smooth_image(rng, 96, 128), 6)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = codec.decode_latents(data)[2]
+        torch.set_num_threads(2)
+        two = codec.decode_latents(data)[2]
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 37), (37, 1), (63, 65), (64, 64), (130, 70)])
+def test_odd_sizes_roundtrip(codec, rng, h, w):
+    img = smooth_image(rng, h, w)
+    out = codec.decompress(codec.compress(img, 8))
+    assert out.shape == (h, w, 3) and out.dtype == np.uint8
+
+
+def test_quality_is_monotonic_in_rate(codec, rng):
+    img = Image.fromarray(smooth_image(rng, 128, 128))
+    sizes = [len(codec.compress(img, q)) for q in (1, 2.5, 4, 5.5, 8)]
+    assert sizes == sorted(sizes)
+
+
+def test_modes_roundtrip(codec, rng):
+    rgb = smooth_image(rng, 48, 40)
+    grey = Image.fromarray(rgb[..., 0])
+    alpha = rng.integers(0, 256, (48, 40), dtype=np.uint8)
+    rgba = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    la = Image.fromarray(np.dstack([rgb[..., 0], alpha]), "LA")
+    pal = Image.fromarray(rgb).quantize(16)
+
+    out = codec.decompress(codec.compress(grey, 8))
+    assert out.mode == "L" and out.size == (40, 48) and psnr(out, grey) > 20
+    out = codec.decompress(codec.compress(rgba, 8))
+    assert out.mode == "RGBA"
+    np.testing.assert_array_equal(np.asarray(out)[..., 3], alpha)  # alpha is lossless
+    out = codec.decompress(codec.compress(la, 8))
+    assert out.mode == "LA"
+    np.testing.assert_array_equal(np.asarray(out)[..., 1], alpha)
+    out = codec.decompress(codec.compress(pal, 8))
+    assert out.mode == "P" and out.getpalette()[:48] == pal.getpalette()[:48]
+
+
+def test_16bit_is_reduced_with_a_warning(codec, rng):
+    deep = (smooth_image(rng, 32, 32)[..., 0].astype(np.uint16) * 257)
+    im = Image.fromarray(deep)
+    assert im.mode.startswith("I;16")
+    with pytest.warns(UserWarning, match="16-bit"):
+        data = codec.compress(im, 8)
+    header, _ = container.parse(data)
+    assert header.mode == "L" and header.flags & container.FLAG_REDUCED_16BIT
+    assert codec.decompress(data).mode == "L"
+
+
+def test_exif_orientation_is_applied(tmp_path, rng):
+    from vcodec.codec.imageio import open_image
+
+    img = Image.fromarray(smooth_image(rng, 20, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    path = tmp_path / "rot.jpg"
+    img.save(path, exif=exif)
+    assert open_image(path).size == (20, 30)
+
+
+def test_numpy_and_tensor_inputs_give_their_kind_back(codec, rng):
+    arr = smooth_image(rng, 30, 50)
+    out = codec.decompress(codec.compress(arr, 7))
+    assert isinstance(out, np.ndarray) and out.shape == (30, 50, 3)
+    t = torch.from_numpy(arr).permute(2, 0, 1).float() / 255
+    out = codec.decompress(codec.compress(t, 7))
+    assert isinstance(out, torch.Tensor) and out.shape == (3, 30, 50) and out.dtype == torch.float32
+    batch = codec.compress(torch.stack([t, t.flip(2)]), 7)
+    assert isinstance(batch, list) and len(batch) == 2 and batch[0] != batch[1]
+    assert isinstance(codec.decompress(batch[0], output="pil"), Image.Image)
+
+
+def test_module_level_api(rng):
+    img = Image.fromarray(smooth_image(rng, 40, 40))
+    out = vcodec.decompress(vcodec.compress(img, quality=6))
+    assert out.size == (40, 40) and out.mode == "RGB"
+
+
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        (np.full((8, 8, 3), np.nan, dtype=np.float32), UnsupportedInputError),
+        (np.zeros((8, 8, 5), dtype=np.uint8), UnsupportedInputError),
+        (np.zeros((0, 8, 3), dtype=np.uint8), UnsupportedInputError),
+        (torch.zeros(3, 8), UnsupportedInputError),
+        ("not/a/file.png", UnsupportedInputError),
+        ({"an": "image"}, UnsupportedInputError),
+    ],
+)
+def test_bad_inputs(codec, bad, error):
+    with pytest.raises(error):
+        codec.compress(bad, 4)
+
+
+@pytest.mark.parametrize("quality", [0, 8.5, float("nan"), "high"])
+def test_bad_quality(codec, quality):
+    with pytest.raises(VcodecError, match="quality"):
+        codec.compress(np.zeros((8, 8, 3), np.uint8), quality)
+
+
+def test_other_weights_are_refused(codec, rng):
+    data = bytearray(codec.compress(smooth_image(rng, 16, 16), 4))
+    header, streams = container.parse(bytes(data))
+    header.digest = b"\0" * 8
+    with pytest.raises(BitstreamError, match="other weights"):
+        codec.decompress(container.pack(header, streams))
+
+
+def test_corrupt_payload_with_valid_crc_never_crashes(codec, rng):
+    """A payload rewritten behind a valid checksum must still end in BitstreamError or an image."""
+    data = codec.compress(smooth_image(rng, 64, 64), 5)
+    header, streams = container.parse(data)
+    for seed in range(6):
+        r = np.random.default_rng(seed)
+        garbage = [bytes(r.integers(0, 256, len(s), dtype=np.uint8)) for s in streams]
+        try:
+            out = codec.decompress(container.pack(header, garbage))
+        except BitstreamError:
+            continue
+        assert out.shape == (64, 64, 3)
+
+
+# sha256 of the bitstream of a fixed 24x32 input with the shipped weights. A change here means the
+# format or the shipped model changed: update it on purpose, together with docs/format.md or the weights.
+REGRESSION = {
+    "quality": 4.0,
+    "sha256": "UPDATE",
+}
+
+
+def test_regression_digest(codec):
+    yy, xx = np.mgrid[0:24, 0:32]
+    img = np.stack([xx * 8, yy * 10, (xx + yy) * 4], axis=2).astype(np.uint8)
+    digest = hashlib.sha256(codec.compress(img, REGRESSION["quality"])).hexdigest()
+    assert digest == REGRESSION["sha256"]

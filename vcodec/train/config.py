@@ -1,0 +1,75 @@
+"""The training recipe as one dataclass: the CLI fills it, checkpoints store it, a resumed run reads it back."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+# A from-scratch run ramps the learning rate over this many steps; a run started from trained weights
+# (fresh optimizer, no Adam moments yet) over fewer: the weights are already good, only Adam's
+# second-moment estimates need a few steps to settle.
+WARMUP_SCRATCH = 500
+WARMUP_INIT = 100
+# Steps of a run given neither --steps, --minutes nor --time-budget.
+DEFAULT_STEPS = 200_000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "vcodec-base"
+    data: str = ""
+    out: str = ""
+    # Length of the run, which the schedule's fractions refer to: steps, or minutes of training.
+    steps: int | None = None
+    minutes: float | None = None
+    patch_size: int = 256
+    min_scale: float = 0.5
+    batch_size: int = 8
+    lr: float = 1e-4
+    aux_lr: float = 1e-3
+    schedule: str = "default"
+    warmup: int | None = None  # None: WARMUP_SCRATCH, or WARMUP_INIT with init_weights
+    clip: float = 1.0  # max gradient norm, as CompressAI's example trainer
+    val_fraction: float = 0.05
+    val_images: int = 8
+    val_levels: tuple[int, ...] | None = None  # None: every level
+    val_every: int = 500  # steps; 0 turns validation off
+    log_every: int = 50
+    ckpt_minutes: float = 5.0
+    ckpt_every: int = 0  # steps; 0: by time only
+    seed: int = 0
+    amp: bool = True  # bf16 autocast, CUDA only
+    compile: bool = True  # torch.compile, CUDA only
+    # Options of one process, not of the run: never taken over from a checkpoint on --resume.
+    resume: str | None = None
+    init_weights: str | None = None
+    time_budget: float | None = None  # minutes this process may run, saving before the deadline
+    stop_at: int | None = None  # save and stop after this step (a planned pause)
+    threads: int | None = None
+    workers: int | None = None
+    device: str | None = None
+    progress: bool = True
+
+
+SESSION_FIELDS = ("resume", "init_weights", "time_budget", "stop_at", "threads", "workers", "device", "progress")
+FIELDS = tuple(f.name for f in fields(TrainConfig))
+
+
+def merge(stored: dict, given: dict) -> TrainConfig:
+    """The config of a resumed run: the stored recipe, then the options given now on top."""
+    base = {k: v for k, v in stored.items() if k in FIELDS and k not in SESSION_FIELDS}
+    if isinstance(base.get("val_levels"), list):
+        base["val_levels"] = tuple(base["val_levels"])
+    return replace(TrainConfig(**base), **given)
+
+
+def plan(cfg: TrainConfig) -> TrainConfig:
+    """Fill in the run length and the warmup where the user left them open."""
+    if cfg.steps is None and cfg.minutes is None:
+        cfg = replace(cfg, minutes=cfg.time_budget) if cfg.time_budget else replace(cfg, steps=DEFAULT_STEPS)
+    if cfg.warmup is None:
+        cfg = replace(cfg, warmup=WARMUP_INIT if cfg.init_weights else WARMUP_SCRATCH)
+    return cfg
+
+
+def to_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)

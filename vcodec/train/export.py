@@ -1,0 +1,74 @@
+"""Turn a training checkpoint into shipped weights: the compact state dict plus a provenance sidecar.
+
+    OUT.pt    export_state_dict(model) after entropy_bottleneck.update(force=True): fp16 floats and the
+              integer CDF tables of z, which the coder reads as they are
+    OUT.json  steps, data, lambda grid, wall time, hardware, samples/s, per-level validation bpp / PSNR
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from vcodec.datasets import list_images, split, validation_images
+from vcodec.models import build_model, export_state_dict, load_state_dict
+from vcodec.train import checkpoint
+from vcodec.train.losses import evaluate
+
+
+def export(ckpt_path: str | Path, out: str | Path, data: str | None = None, val_images: int | None = None,
+           validate: bool = True, device: str = "cpu") -> dict:
+    """Write ``out`` and its sidecar ``out`` with suffix .json; return the sidecar's content.
+
+    Validation runs on the run's own held-out split (the same file-name hash), every level, on at most
+    ``val_images`` images (all when None); ``data`` replaces the run's data folder when it has moved.
+    """
+    ckpt = checkpoint.load(ckpt_path)
+    cfg, info = ckpt["config"], ckpt["data"]
+    model = build_model(cfg["model"])
+    load_state_dict(model, ckpt["model"]).eval()
+    model.entropy_bottleneck.update(force=True)
+
+    validation = None
+    if validate:
+        _, val_files = split(list_images(data or info["folder"]), cfg["val_fraction"])
+        images = validation_images(val_files, val_images)
+        dev = torch.device(device)
+        rows = evaluate(model.to(dev), images, list(range(model.levels)), dev)
+        model.cpu()
+        validation = {"images": len(images), "files": [p.name for p in val_files[:len(images)]], "levels": rows}
+
+    out = Path(out)
+    state = export_state_dict(model)
+    checkpoint.save_atomic(state, out)
+    sidecar = {
+        "model": cfg["model"],
+        "weights_sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "checkpoint": str(Path(ckpt_path).resolve()),
+        "steps": ckpt["step"],
+        "skipped_steps": ckpt["skipped"],
+        "samples": ckpt["samples"],
+        "wall_time_s": round(ckpt["elapsed"], 1),
+        "train_time_s": round(ckpt["train_seconds"], 1),
+        "samples_per_s": round(ckpt["samples"] / max(ckpt["train_seconds"], 1e-9), 3),
+        "hardware": ckpt["hardware"],
+        "world_size": ckpt["world_size"],
+        "torch": torch.__version__,
+        "data": {"folder": info["folder"], "images": info["images"], "train_images": info["train_images"],
+                 "val_images": len(info["val_images"])},
+        "lmbdas": list(model.cfg.lmbdas),
+        "recipe": {k: cfg[k] for k in ("patch_size", "min_scale", "batch_size", "lr", "aux_lr", "schedule", "warmup",
+                                       "clip", "steps", "minutes", "seed", "init_weights")},
+        "validation": validation,
+        "last_training_validation": ckpt.get("validation"),
+    }
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
+    os.replace(tmp, out.with_suffix(".json"))
+    return sidecar

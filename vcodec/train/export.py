@@ -1,6 +1,6 @@
 """Turn a training checkpoint into shipped weights: the compact state dict plus a provenance sidecar.
 
-    OUT.pt    export_state_dict(model) after entropy_bottleneck.update(force=True): fp16 floats and the
+    OUT.pt    export_state_dict(model) after entropy_bottleneck.update(): fp16 floats and the
               integer CDF tables of z, which the coder reads as they are
     OUT.json  steps, data, lambda grid, wall time, hardware, samples/s, per-level validation bpp / PSNR
 """
@@ -31,8 +31,11 @@ def export(ckpt_path: str | Path, out: str | Path, data: str | None = None, val_
     ckpt = checkpoint.load(ckpt_path)
     cfg, info = ckpt["config"], ckpt["data"]
     model = build_model(cfg["model"])
-    load_state_dict(model, ckpt["model"]).eval()
-    model.entropy_bottleneck.update(force=True)
+    # Round the floats to the fp16 we ship first, so the CDF tables are built from exactly the weights
+    # the decoder will hold; update_quantiles re-derives the support of z from the learned density
+    # instead of trusting the quantiles the auxiliary loss had reached.
+    load_state_dict(model, export_state_dict(load_state_dict(model, ckpt["model"]))).eval()
+    model.entropy_bottleneck.update(force=True, update_quantiles=True)
 
     validation = None
     if validate:

@@ -178,3 +178,14 @@ def test_regression_digest(codec):
     img = np.stack([xx * 8, yy * 10, (xx + yy) * 4], axis=2).astype(np.uint8)
     digest = hashlib.sha256(codec.compress(img, REGRESSION["quality"])).hexdigest()
     assert digest == REGRESSION["sha256"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cpu_and_gpu_decode_the_same_latents(codec, rng):
+    from vcodec.codec import Codec
+
+    gpu = Codec(device="cuda")
+    img = smooth_image(rng, 200, 300)
+    for enc, dec in ((codec, gpu), (gpu, codec)):
+        data = enc.compress(img, 5.25)
+        assert torch.equal(dec.decode_latents(data)[2].cpu(), enc.decode_latents(data)[2].cpu())

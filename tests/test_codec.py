@@ -189,3 +189,10 @@ def test_cpu_and_gpu_decode_the_same_latents(codec, rng):
     for enc, dec in ((codec, gpu), (gpu, codec)):
         data = enc.compress(img, 5.25)
         assert torch.equal(dec.decode_latents(data)[2].cpu(), enc.decode_latents(data)[2].cpu())
+
+
+def test_oversized_image_is_refused_before_decoding(codec, tmp_path):
+    path = tmp_path / "huge.png"
+    Image.new("L", (6000, 6000)).save(path)  # 36 MP, over the 32 MP limit; compresses to a few KB
+    with pytest.raises(UnsupportedInputError, match="larger than vcodec codes"):
+        codec.compress(path, 4)

@@ -22,9 +22,10 @@ VERSION = 1
 MODES = ("L", "RGB", "RGBA", "LA", "P")
 KINDS = ("pil", "numpy", "tensor")
 FLAG_REDUCED_16BIT = 1
-# Beyond this the decoder would need tens of GiB of activations; a header asking for more is corrupt.
+# The transforms hold whole-image activations (about 300 bytes a pixel at peak), so 32 MP is the most
+# that fits a 16 GiB machine; larger images will need tiled coding (a future format version).
 MAX_SIDE = 1 << 15
-MAX_PIXELS = 1 << 27
+MAX_PIXELS = 1 << 25
 QUALITY_SCALE = 100  # quality is stored in hundredths of a level
 MAX_NAME = 64
 MAX_STREAMS = 4

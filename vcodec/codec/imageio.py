@@ -15,10 +15,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from vcodec.codec.container import MAX_PIXELS, MAX_SIDE
 from vcodec.errors import BitstreamError, UnsupportedInputError
 
-# Pillow's default bomb limit is ~89 MP with a warning; vcodec refuses what the container cannot hold.
-Image.MAX_IMAGE_PIXELS = 1 << 27
 
 
 @dataclass
@@ -35,6 +34,10 @@ def open_image(path: str | Path) -> Image.Image:
     """Open an image file with its EXIF orientation applied."""
     try:
         with Image.open(path) as im:
+            w, h = im.size  # known from the header: refuse before decoding any pixel
+            if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
+                raise UnsupportedInputError(f"{path}: {w}x{h} is larger than vcodec codes ({MAX_PIXELS >> 20} MP, "
+                                            f"{MAX_SIDE} a side)")
             im.load()
             return ImageOps.exif_transpose(im)
     except FileNotFoundError:

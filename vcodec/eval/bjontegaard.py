@@ -136,10 +136,8 @@ def bd_rate(
     method: str = "pchip",
 ) -> float:
     """BD-rate of the test curve against the anchor, in percent (NaN if the PSNR ranges do not overlap)."""
-    for r in (rate_anchor, rate_test):
-        if np.any(np.asarray(r, dtype=np.float64) <= 0):
-            raise VcodecError("BD-rate needs positive rates")
-    avg = _average_over_overlap(psnr_anchor, np.log(rate_anchor), psnr_test, np.log(rate_test), method)
+    log_anchor, log_test = _log_rates(rate_anchor, rate_test)
+    avg = _average_over_overlap(psnr_anchor, log_anchor, psnr_test, log_test, method)
     return (math.exp(avg) - 1) * 100
 
 
@@ -151,10 +149,15 @@ def bd_psnr(
     method: str = "pchip",
 ) -> float:
     """BD-PSNR of the test curve against the anchor, in dB (NaN if the rate ranges do not overlap)."""
-    for r in (rate_anchor, rate_test):
-        if np.any(np.asarray(r, dtype=np.float64) <= 0):
-            raise VcodecError("BD-PSNR needs positive rates")
-    return _average_over_overlap(np.log(rate_anchor), psnr_anchor, np.log(rate_test), psnr_test, method)
+    log_anchor, log_test = _log_rates(rate_anchor, rate_test)
+    return _average_over_overlap(log_anchor, psnr_anchor, log_test, psnr_test, method)
+
+
+def _log_rates(*rates: Sequence[float]) -> list[np.ndarray]:
+    arrays = [np.asarray(r, dtype=np.float64) for r in rates]
+    if any(np.any(a <= 0) for a in arrays):
+        raise VcodecError("Bjøntegaard deltas need positive rates")
+    return [np.log(a) for a in arrays]
 
 
 def psnr_at_rate(rate: Sequence[float], psnr: Sequence[float], at: float) -> float:

@@ -51,7 +51,7 @@ def main() -> None:
             codec.decompress(data)
             dec_s.append(time.perf_counter() - t)
             bpp.append(len(data) * 8 / (img.size[0] * img.size[1]))
-            lat = codec.coder.encode(codec._pad(to_planes(img).rgb), q - 1)
+            lat = codec.coder.encode(codec._pad(to_planes(img).rgb), q - 1, measure=True)
             coded["z"] += len(lat.z_bytes) * 8
             coded["y"] += len(lat.y_bytes) * 8
             for k in ideal:

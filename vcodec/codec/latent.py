@@ -40,7 +40,8 @@ class Latents:
     z_bytes: bytes
     y_bytes: bytes
     y_hat: torch.Tensor  # float64, scaled domain (before the inverse gain)
-    ideal_bits: dict[str, float]  # -log2 p under the model's continuous scales: what the coder is measured against
+    # -log2 p under the model's continuous scales, what the coder is measured against; only when asked for
+    ideal_bits: dict[str, float] | None = None
 
 
 def _gaussian_bits(residual: torch.Tensor, sigma: torch.Tensor) -> float:
@@ -73,8 +74,11 @@ class LatentCoder:
         return self.f64.support(z_hat)
 
     @torch.no_grad()
-    def encode(self, x: torch.Tensor, q: float) -> Latents:
-        """x: (1, 3, H, W) float in [0, 1], H and W multiples of the model stride."""
+    def encode(self, x: torch.Tensor, q: float, measure: bool = False) -> Latents:
+        """x: (1, 3, H, W) float in [0, 1], H and W multiples of the model stride.
+
+        ``measure`` also returns the ideal information content of z and y (benchmarks only: it costs
+        an extra likelihood pass on every slice)."""
         gain, _ = self.f64.gains(torch.tensor([q], dtype=torch.float64, device=self.device), torch.float64)
         y = self.model.g_a(x.to(self.device, torch.float32)).double() * gain
         check_finite("the latent y", y.cpu().numpy())
@@ -83,9 +87,11 @@ class LatentCoder:
         z_sym = self.z_tables.clamp(z_sym)
         z_enc = constriction.stream.queue.RangeEncoder()
         self.z_tables.encode(z_enc, z_sym)
-        z_hat = torch.from_numpy(z_sym).to(self.device, torch.float32) + self.medians.float()
-        z_lik = self.model.entropy_bottleneck._likelihood(z_hat.reshape(z_hat.shape[0], 1, -1))[0]
-        ideal = {"z": float(-torch.log2(z_lik.clamp_min(1e-9)).sum()), "y": 0.0}
+        ideal = None
+        if measure:
+            z_hat = torch.from_numpy(z_sym).to(self.device, torch.float32) + self.medians.float()
+            z_lik = self.model.entropy_bottleneck._likelihood(z_hat.reshape(z_hat.shape[0], 1, -1))[0]
+            ideal = {"z": float(-torch.log2(z_lik.clamp_min(1e-9)).sum()), "y": 0.0}
 
         support = self._support_from_z(z_sym)
         y_enc = constriction.stream.queue.RangeEncoder()
@@ -95,7 +101,8 @@ class LatentCoder:
             index = self.table.index(sigma.cpu().numpy())
             residual = torch.round(y_k - mu).clamp(-MAX_RESIDUAL, MAX_RESIDUAL)
             self.table.encode(y_enc, residual.cpu().numpy().astype(np.int64), index)
-            ideal["y"] += _gaussian_bits(residual, sigma)
+            if measure:
+                ideal["y"] += _gaussian_bits(residual, sigma)
             y_hat_k = mu + residual
             y_hat.append(y_hat_k + self.f64.lrp(k, support, y_hat, y_hat_k))
         return Latents(

@@ -12,6 +12,7 @@ decode runs in a private temporary folder.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -31,6 +32,26 @@ def _run(cmd: list[str], cwd: str) -> None:
     if proc.returncode != 0:
         tail = proc.stdout.decode(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
         raise CodecFailedError(f"{Path(cmd[0]).name} exited with {proc.returncode}: {tail[0]}")
+
+
+def _through_files(inputs: dict[str, bytes], cmd: list[str], output: str) -> bytes:
+    """Write ``inputs`` into a fresh temporary folder, run ``cmd`` there, return the bytes of ``output``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in inputs.items():
+            Path(tmp, name).write_bytes(data)
+        _run(cmd, tmp)
+        return Path(tmp, output).read_bytes()
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _rgb(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 class _ExternalCodec(ImageCodec):
@@ -60,17 +81,11 @@ class JpegXl(_ExternalCodec):
         return f"JPEG XL lossy, {self._version('cjxl', '--version')}, -q Q -e 7; .jxl file size; CLI times"
 
     def encode(self, rgb: np.ndarray, quality: float) -> bytes:
-        with tempfile.TemporaryDirectory() as tmp:
-            Image.fromarray(rgb).save(os.path.join(tmp, "in.png"))
-            _run(["cjxl", "in.png", "out.jxl", "-q", str(int(quality)), "-e", "7", "--quiet"], tmp)
-            return Path(tmp, "out.jxl").read_bytes()
+        cmd = ["cjxl", "in.png", "out.jxl", "-q", str(int(quality)), "-e", "7", "--quiet"]
+        return _through_files({"in.png": _png(rgb)}, cmd, "out.jxl")
 
     def decode(self, data: bytes, size: tuple[int, int]) -> np.ndarray:
-        with tempfile.TemporaryDirectory() as tmp:
-            Path(tmp, "in.jxl").write_bytes(data)
-            _run(["djxl", "in.jxl", "out.png", "--quiet"], tmp)
-            with Image.open(os.path.join(tmp, "out.png")) as im:
-                return np.asarray(im.convert("RGB"))
+        return _rgb(_through_files({"in.jxl": data}, ["djxl", "in.jxl", "out.png", "--quiet"], "out.png"))
 
 
 @register_codec
@@ -89,18 +104,12 @@ class Bpg(_ExternalCodec):
         )
 
     def encode(self, rgb: np.ndarray, quality: float) -> bytes:
-        with tempfile.TemporaryDirectory() as tmp:
-            Image.fromarray(rgb).save(os.path.join(tmp, "in.png"))
-            cmd = ["bpgenc", "-f", "444", "-c", "ycbcr", "-b", "8", "-m", "9", "-q", str(int(quality))]
-            _run(cmd + ["-o", "out.bpg", "in.png"], tmp)
-            return Path(tmp, "out.bpg").read_bytes()
+        cmd = ["bpgenc", "-f", "444", "-c", "ycbcr", "-b", "8", "-m", "9", "-q", str(int(quality)), "-o", "out.bpg",
+               "in.png"]
+        return _through_files({"in.png": _png(rgb)}, cmd, "out.bpg")
 
     def decode(self, data: bytes, size: tuple[int, int]) -> np.ndarray:
-        with tempfile.TemporaryDirectory() as tmp:
-            Path(tmp, "in.bpg").write_bytes(data)
-            _run(["bpgdec", "-o", "out.png", "in.bpg"], tmp)
-            with Image.open(os.path.join(tmp, "out.png")) as im:
-                return np.asarray(im.convert("RGB"))
+        return _rgb(_through_files({"in.bpg": data}, ["bpgdec", "-o", "out.png", "in.bpg"], "out.png"))
 
 
 @register_codec
@@ -136,21 +145,16 @@ class Vtm(_ExternalCodec):
 
     def encode(self, rgb: np.ndarray, quality: float) -> bytes:
         height, width = rgb.shape[:2]
-        with tempfile.TemporaryDirectory() as tmp:
-            Path(tmp, "in.yuv").write_bytes(rgb_to_ycbcr(rgb).tobytes())
-            cmd = [
-                "EncoderApp", "-c", str(self._config()), "-i", "in.yuv", "-b", "out.bin", "-o", os.devnull,
-                "-wdt", str(width), "-hgt", str(height), "-fr", "1", "-f", "1", "-q", str(int(quality)),
-                "--InputChromaFormat=444", "--InputBitDepth=8", "--ConformanceWindowMode=1",
-            ]  # fmt: skip
-            _run(cmd, tmp)
-            return Path(tmp, "out.bin").read_bytes()
+        cmd = [
+            "EncoderApp", "-c", str(self._config()), "-i", "in.yuv", "-b", "out.bin", "-o", os.devnull,
+            "-wdt", str(width), "-hgt", str(height), "-fr", "1", "-f", "1", "-q", str(int(quality)),
+            "--InputChromaFormat=444", "--InputBitDepth=8", "--ConformanceWindowMode=1",
+        ]  # fmt: skip
+        return _through_files({"in.yuv": rgb_to_ycbcr(rgb).tobytes()}, cmd, "out.bin")
 
     def decode(self, data: bytes, size: tuple[int, int]) -> np.ndarray:
-        with tempfile.TemporaryDirectory() as tmp:
-            Path(tmp, "in.bin").write_bytes(data)
-            _run(["DecoderApp", "-b", "in.bin", "-o", "out.yuv", "-d", "8"], tmp)
-            planes = np.fromfile(os.path.join(tmp, "out.yuv"), dtype=np.uint8)
-            if planes.size != 3 * size[0] * size[1]:
-                raise CodecFailedError(f"DecoderApp wrote {planes.size} bytes, expected 4:4:4 {size[1]}x{size[0]}")
-            return ycbcr_to_rgb(planes.reshape(3, *size))
+        yuv = _through_files({"in.bin": data}, ["DecoderApp", "-b", "in.bin", "-o", "out.yuv", "-d", "8"], "out.yuv")
+        planes = np.frombuffer(yuv, dtype=np.uint8)
+        if planes.size != 3 * size[0] * size[1]:
+            raise CodecFailedError(f"DecoderApp wrote {planes.size} bytes, expected 4:4:4 {size[1]}x{size[0]}")
+        return ycbcr_to_rgb(planes.reshape(3, *size))

@@ -62,8 +62,17 @@ def weights_path(name: str) -> Path:
 
 
 def export_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The compact state dict we ship: floats as fp16, integer tables unchanged."""
-    return {k: (v.half() if v.is_floating_point() else v.int()).cpu().contiguous() for k, v in model.state_dict().items()}
+    """The compact state dict we ship: parameters as fp16, integer tables as int32, and the few float
+    buffers (compressai's lower bounds and GDN pedestal) as they are: fp16 would flush the likelihood
+    bound 1e-9 to zero, and a zero likelihood is an infinite rate."""
+    params = {name for name, _ in model.named_parameters()}
+
+    def compact(name: str, v: torch.Tensor) -> torch.Tensor:
+        if not v.is_floating_point():
+            return v.int()
+        return v.half() if name in params else v
+
+    return {k: compact(k, v).cpu().contiguous() for k, v in model.state_dict().items()}
 
 
 def load_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:

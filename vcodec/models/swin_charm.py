@@ -7,6 +7,15 @@ channel-wise autoregression with latent residual prediction (Minnen & Singh, 202
 uneven slices as in ELIC (He et al., 2022, arXiv:2203.10886). Variable rate: per-level gain vectors
 interpolated in log space (Cui et al., 2021, "Asymmetric Gained Deep Image Compression", arXiv:2003.02012).
 
+Each transform is a linear block transform plus a deep residual path:
+
+    g_a(x) = B_a(x) + P(deep_a(x))      B_a: 16x16 block DCT (stride 16), P: 1x1 conv, zero at start
+    g_s(y) = B_s(y) + deep_s(y)         B_s: its transpose;  deep_s ends in a conv that is zero at start
+
+B_a and B_s start as an orthonormal block DCT (``block_dct_basis``), so a fresh model is a transform coder
+from step 0 (about 35 dB unquantised on photos) instead of an autoencoder that first has to learn to
+reconstruct; the deep paths then learn what the DCT misses. Both stay trainable.
+
     x -> g_a -> y -> *gain(q) -> y_s -> h_a -> z -> [Q, EB] -> z_hat -> h_s -> (mean, scale) support
                                    \\-> slices y_0..y_K, each coded given the support and y_hat_<k:
                                         mu_k, sigma_k = nets(support, y_hat_<k)
@@ -52,7 +61,67 @@ class SwinCharmConfig:
     slices: tuple[int, ...] = (16, 16, 32, 64, 64)  # uneven, as ELIC: the first slices are small and cheap
     slice_hidden: int = 128
     hyper: tuple[int, int] = (192, 256)
+    block: int = 16  # side of the linear block transform beside the deep paths (the total stride)
+    # Quantisation step, in units of the orthonormal DCT of [0, 1] pixels, that the top level starts with:
+    # 0.08 gives about 38 dB; the lower levels start coarser through the gains.
+    block_step: float = 0.08
     lmbdas: tuple[float, ...] = LAMBDAS
+
+
+def block_dct_basis(block: int, channels: int) -> torch.Tensor:
+    """(channels, 3, block, block) orthonormal basis functions: a decorrelating colour transform times the
+    2-D DCT-II, the lowest frequencies first. A twelfth of the channels go to each chroma component and the
+    rest to luma, close to what a PCA of photo blocks keeps (measured on the training folder: 0.3 dB below
+    the PCA unquantised, the same rate-distortion after quantisation)."""
+    k, i = torch.arange(block, dtype=torch.float64)[:, None], torch.arange(block, dtype=torch.float64)[None]
+    dct = torch.cos(torch.pi * (2 * i + 1) * k / (2 * block)) * (2 / block) ** 0.5
+    dct[0] /= 2**0.5
+    colour = torch.tensor([[1, 1, 1], [1, 0, -1], [1, -2, 1]], dtype=torch.float64)
+    colour = colour / colour.norm(dim=1, keepdim=True)
+    freqs = sorted(((u, v) for u in range(block) for v in range(block)), key=lambda f: (f[0] + f[1], max(f), f[0]))
+    chroma = channels // 12
+    picked = [(0, f) for f in freqs[: channels - 2 * chroma]] + [(c, f) for c in (1, 2) for f in freqs[:chroma]]
+    # Coarse frequencies first across components: the first slices of the channel-autoregressive entropy
+    # model then hold the coefficients that predict the others best.
+    picked.sort(key=lambda cf: (cf[1][0] + cf[1][1], cf[0]))
+    rows = [torch.einsum("i,j,c->cij", dct[u], dct[v], colour[c]) for c, (u, v) in picked]
+    return torch.stack(rows).float()
+
+
+class BlockAnalysis(nn.Module):
+    """g_a: ``B_a(x) + P(deep(x))`` (see the module docstring)."""
+
+    def __init__(self, cfg: SwinCharmConfig):
+        super().__init__()
+        # The basis is the parameter, in orthonormal units, and the step a fixed factor: Adam moves every
+        # weight by about the learning rate, which would be a large relative change of basis / step.
+        self.block = nn.Parameter(block_dct_basis(cfg.block, cfg.M))
+        self.step = cfg.block_step
+        self.deep = _analysis(cfg)
+        self.proj = nn.Conv2d(cfg.M, cfg.M, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x - 1/2: the DC coefficients are then about zero-mean.
+        linear = F.conv2d(x - 0.5, self.block, stride=self.block.shape[-1]) / self.step
+        return linear + self.proj(self.deep(x))
+
+
+class BlockSynthesis(nn.Module):
+    """g_s: ``B_s(y) + deep(y)`` (see the module docstring)."""
+
+    def __init__(self, cfg: SwinCharmConfig):
+        super().__init__()
+        self.block = nn.Parameter(block_dct_basis(cfg.block, cfg.M))
+        self.step = cfg.block_step
+        self.deep = _synthesis(cfg)
+        nn.init.zeros_(self.deep[-1].weight)
+        nn.init.zeros_(self.deep[-1].bias)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        linear = F.conv_transpose2d(y * self.step, self.block, stride=self.block.shape[-1]) + 0.5
+        return linear + self.deep(y)
 
 
 def _analysis(cfg: SwinCharmConfig) -> nn.Sequential:
@@ -94,8 +163,8 @@ class SwinCharm(nn.Module):
         self.cfg = cfg
         M, (h0, h1) = cfg.M, cfg.hyper
         assert sum(cfg.slices) == M, "slices must partition the latent channels"
-        self.g_a = _analysis(cfg)
-        self.g_s = _synthesis(cfg)
+        self.g_a = BlockAnalysis(cfg)
+        self.g_s = BlockSynthesis(cfg)
         self.h_a = nn.Sequential(
             conv(M, h0, kernel_size=3, stride=1),
             nn.GELU(),

@@ -47,6 +47,8 @@ from vcodec.models.layers import SliceNet, SwinStage
 
 # CompressAI's MSE lambda grid (applied to 255^2 * MSE): about 0.1 to 1.5 bpp on Kodak.
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+# Side of the linear block transform: the stride of the deep paths (four stride-2 layers), so not a knob.
+BLOCK = 16
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,6 @@ class SwinCharmConfig:
     slices: tuple[int, ...] = (16, 16, 32, 64, 64)  # uneven, as ELIC: the first slices are small and cheap
     slice_hidden: int = 128
     hyper: tuple[int, int] = (192, 256)
-    block: int = 16  # side of the linear block transform beside the deep paths (the total stride)
     # Quantisation step, in units of the orthonormal DCT of [0, 1] pixels, that the top level starts with:
     # 0.08 gives about 38 dB; the lower levels start coarser through the gains.
     block_step: float = 0.08
@@ -95,7 +96,7 @@ class BlockAnalysis(nn.Module):
         super().__init__()
         # The basis is the parameter, in orthonormal units, and the step a fixed factor: Adam moves every
         # weight by about the learning rate, which would be a large relative change of basis / step.
-        self.block = nn.Parameter(block_dct_basis(cfg.block, cfg.M))
+        self.block = nn.Parameter(block_dct_basis(BLOCK, cfg.M))
         self.step = cfg.block_step
         self.deep = _analysis(cfg)
         self.proj = nn.Conv2d(cfg.M, cfg.M, 1)
@@ -113,7 +114,7 @@ class BlockSynthesis(nn.Module):
 
     def __init__(self, cfg: SwinCharmConfig):
         super().__init__()
-        self.block = nn.Parameter(block_dct_basis(cfg.block, cfg.M))
+        self.block = nn.Parameter(block_dct_basis(BLOCK, cfg.M))
         self.step = cfg.block_step
         self.deep = _synthesis(cfg)
         nn.init.zeros_(self.deep[-1].weight)

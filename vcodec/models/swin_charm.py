@@ -105,7 +105,7 @@ class BlockAnalysis(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x - 1/2: the DC coefficients are then about zero-mean.
-        linear = F.conv2d(x - 0.5, self.block, stride=self.block.shape[-1]) / self.step
+        linear = F.conv2d(x - 0.5, self.block, stride=BLOCK) / self.step
         return linear + self.proj(self.deep(x))
 
 
@@ -121,7 +121,7 @@ class BlockSynthesis(nn.Module):
         nn.init.zeros_(self.deep[-1].bias)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        linear = F.conv_transpose2d(y * self.step, self.block, stride=self.block.shape[-1]) + 0.5
+        linear = F.conv_transpose2d(y * self.step, self.block, stride=BLOCK) + 0.5
         return linear + self.deep(y)
 
 

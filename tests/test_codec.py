@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 import vcodec
+from vcodec.cli.main import sample_image
 from vcodec.codec import container
 from vcodec.errors import BitstreamError, UnsupportedInputError, VcodecError
 
@@ -28,6 +29,25 @@ def test_decode_reproduces_encoder_reconstruction_exactly(codec, rng):
     x_hat = codec.coder.synthesize(y_hat_enc, header.quality - 1)
     expected = (x_hat[0, :, :70, :90].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
     np.testing.assert_array_equal(codec.decompress(data), expected)
+
+
+@pytest.mark.parametrize("q", [0.0, 7.0])
+def test_rdo_quantisation_lowers_the_rate_distortion_cost(codec, q):
+    """The encoder's RDOQ must pay for itself in the loss the model was trained on, bits + lambda*255^2*MSE,
+    measured on real bitstreams and decoded pixels of a natural photo."""
+    rgb = np.asarray(Image.open(sample_image()).convert("RGB"), dtype=np.float32) / 255
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+    lmbda = float(codec.model.lmbda(torch.tensor([q])))
+
+    def cost(rdo):
+        latents = codec.coder.encode(x, q, rdo=rdo)
+        x_hat = (codec.coder.synthesize(latents.y_hat, q) * 255).round() / 255
+        bits = 8 * (len(latents.z_bytes) + len(latents.y_bytes))
+        return bits, bits + lmbda * 255**2 * float(((x_hat - x) ** 2).sum()) / 3
+
+    (bits_plain, cost_plain), (bits_rdo, cost_rdo) = cost(False), cost(True)
+    assert bits_rdo < bits_plain
+    assert cost_rdo < cost_plain
 
 
 def test_encoding_is_deterministic(codec, rng):
@@ -166,10 +186,11 @@ def test_corrupt_payload_with_valid_crc_never_crashes(codec, rng):
 
 
 # sha256 of the bitstream of a fixed 24x32 input with the shipped weights. A change here means the
-# format or the shipped model changed: update it on purpose, together with docs/format.md or the weights.
+# format, the shipped model or the encoder's choices (RDO_WEIGHT) changed: update it on purpose, together with
+# docs/format.md or the weights.
 REGRESSION = {
     "quality": 4.0,
-    "sha256": "709729d3e5ffa220bdc0ef010ee8dbd9db99829e67ecff5b7de1e90078cab602",
+    "sha256": "ec86f84b6963eef520dceaacdd7beac5bec98cbc97d662f4be6ecebdf1e563a7",
 }
 
 

@@ -44,12 +44,21 @@ class Latents:
     ideal_bits: dict[str, float] | None = None
 
 
-def _gaussian_bits(residual: torch.Tensor, sigma: torch.Tensor) -> float:
-    """Information content of integer residuals under N(0, sigma) discretised, with training's scale floor."""
+# Encoder-side rate-distortion optimised quantisation (RDOQ). A residual may be moved one step towards
+# zero when that saves more bits than the distortion it adds is worth at the level's lambda. The
+# distortion is estimated through the linear part of the synthesis, which is orthonormal: a latent error
+# e in channel c costs (inv_gain_c * step * e)^2 of squared pixel error. RDO_WEIGHT scales that estimate;
+# 2.0 was the best of 0.5 to 3 on the held-out split of the training folder (never Kodak), where it
+# saved 1.0 % BD-rate at no cost to decoding: the decoder is unchanged, it just reads cheaper symbols.
+RDO_WEIGHT = 2.0
+
+
+def _gaussian_info(residual: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Bits of each integer residual under N(0, sigma) discretised, with training's scale floor."""
     sigma = sigma.clamp_min(0.11)
     upper = torch.special.ndtr((0.5 - residual.abs()) / sigma)
     lower = torch.special.ndtr((-0.5 - residual.abs()) / sigma)
-    return float(-torch.log2((upper - lower).clamp_min(1e-30)).sum())
+    return -torch.log2((upper - lower).clamp_min(1e-30))
 
 
 class LatentCoder:
@@ -73,13 +82,32 @@ class LatentCoder:
         z_hat = torch.from_numpy(z_sym).to(self.device, torch.float64)[None] + self.medians
         return self.f64.support(z_hat)
 
+    def _rdo_weights(self, q: float, inv_gain: torch.Tensor) -> torch.Tensor:
+        """Bits per unit of squared latent error, per channel (1, M, 1, 1): see RDO_WEIGHT."""
+        lmbda = float(self.model.lmbda(torch.tensor([q])))
+        return RDO_WEIGHT * lmbda * 255**2 * (inv_gain * self.model.g_s.step) ** 2 / 3
+
+    def _quantise(self, r: torch.Tensor, sigma: torch.Tensor, w: torch.Tensor | None, lrp) -> torch.Tensor:
+        """Integer residuals for ``r = y - mu``: rounded, then (with RDO weights ``w``) each moved one step
+        towards zero where that lowers bits + w * error^2. ``lrp(n)`` is the LRP correction for ``n``."""
+        n = torch.round(r).clamp(-MAX_RESIDUAL, MAX_RESIDUAL)
+        if w is None:
+            return n
+        correction = lrp(n)  # held fixed for both candidates: one LRP pass instead of one per candidate
+        towards_zero = n - torch.sign(n)
+        cost = _gaussian_info(n, sigma) + w * (n + correction - r) ** 2
+        cost_towards = _gaussian_info(towards_zero, sigma) + w * (towards_zero + correction - r) ** 2
+        return torch.where(cost_towards < cost, towards_zero, n)
+
     @torch.no_grad()
-    def encode(self, x: torch.Tensor, q: float, measure: bool = False) -> Latents:
+    def encode(self, x: torch.Tensor, q: float, measure: bool = False, rdo: bool = True) -> Latents:
         """x: (1, 3, H, W) float in [0, 1], H and W multiples of the model stride.
 
+        ``rdo`` chooses the residuals by rate-distortion cost instead of plain rounding (see RDO_WEIGHT).
         ``measure`` also returns the ideal information content of z and y (benchmarks only: it costs
         an extra likelihood pass on every slice)."""
-        gain, _ = self.f64.gains(torch.tensor([q], dtype=torch.float64, device=self.device), torch.float64)
+        gain, inv_gain = self.f64.gains(torch.tensor([q], dtype=torch.float64, device=self.device), torch.float64)
+        rdo_w = self._rdo_weights(q, inv_gain).split(self.model.cfg.slices, dim=1) if rdo else None
         y = self.model.g_a(x.to(self.device, torch.float32)).double() * gain
         check_finite("the latent y", y.cpu().numpy())
         z = self.model.h_a(y.float())
@@ -99,10 +127,12 @@ class LatentCoder:
         for k, y_k in enumerate(y.split(self.model.cfg.slices, dim=1)):
             mu, sigma = self.f64.slice_params(k, support, y_hat)
             index = self.table.index(sigma.cpu().numpy())
-            residual = torch.round(y_k - mu).clamp(-MAX_RESIDUAL, MAX_RESIDUAL)
+            residual = self._quantise(
+                y_k - mu, sigma, rdo_w[k] if rdo else None, lambda n: self.f64.lrp(k, support, y_hat, mu + n)
+            )
             self.table.encode(y_enc, residual.cpu().numpy().astype(np.int64), index)
             if measure:
-                ideal["y"] += _gaussian_bits(residual, sigma)
+                ideal["y"] += float(_gaussian_info(residual, sigma).sum())
             y_hat_k = mu + residual
             y_hat.append(y_hat_k + self.f64.lrp(k, support, y_hat, y_hat_k))
         return Latents(

@@ -72,3 +72,11 @@ def test_codec_spec_defaults_and_duplicates():
     assert CodecSpec.parse("webp").qualities == codec_class("webp").default_qualities
     assert CodecSpec.parse("jpeg:10,20,10").qualities == (10, 20)
     assert CodecSpec.parse("jpeg2000:0.5,1").qualities == (0.5, 1.0)
+
+
+def test_vcodec_quantisation_is_part_of_its_cache_key():
+    """Plain rounding and RDO give other bitstreams, so they must not share cached results."""
+    rdo, plain = create_codec("vcodec"), create_codec("vcodec", {"rdo": False})
+    assert rdo.description != plain.description
+    x = small_image(64, 64)
+    assert len(rdo.encode(x, 2)) < len(plain.encode(x, 2))

@@ -42,11 +42,12 @@ class Codec:
     >>> image2 = codec.decompress(data)
 
     ``quality`` runs from 1 (smallest files) to the model's number of levels (8 for vcodec-base);
-    values between levels interpolate.
+    values between levels interpolate. ``rdo=False`` makes the encoder round the latents plainly instead
+    of choosing them by rate-distortion cost (larger files; for comparisons); decoding is the same.
     """
 
     def __init__(self, model: str | torch.nn.Module = DEFAULT_MODEL, device: str = "cpu", weights=None,
-                 name: str | None = None):
+                 name: str | None = None, rdo: bool = True):
         dev = _device(device)
         if isinstance(model, str):
             name, model = model, load_model(model, weights)
@@ -54,6 +55,7 @@ class Codec:
         self.model = model
         self.digest = weights_digest(model)
         self.coder = LatentCoder(model, dev)
+        self.rdo = rdo
 
     @property
     def quality_range(self) -> tuple[float, float]:
@@ -82,7 +84,7 @@ class Codec:
         h, w = planes.rgb.shape[:2]
         if not (w <= container.MAX_SIDE and h <= container.MAX_SIDE and w * h <= container.MAX_PIXELS):
             raise VcodecError(f"image of {w}x{h} is too large (at most {container.MAX_SIDE} a side)")
-        latents = self.coder.encode(self._pad(planes.rgb), q - 1)
+        latents = self.coder.encode(self._pad(planes.rgb), q - 1, rdo=self.rdo)
         streams = [latents.z_bytes, latents.y_bytes]
         if planes.mode in ("RGBA", "LA"):
             streams.append(pack_alpha(planes.alpha))

@@ -22,11 +22,11 @@ class Vcodec(ImageCodec):
     integer_quality = False
     default_qualities = (1, 2, 3, 4, 5, 6, 7, 8)
 
-    def __init__(self, model: str | None = None, device: str = "cpu"):
+    def __init__(self, model: str | None = None, device: str = "cpu", rdo: bool = True):
         try:
             import vcodec
 
-            kwargs = {"device": device} if model is None else {"model": model, "device": device}
+            kwargs = {"device": device, "rdo": rdo} | ({} if model is None else {"model": model})
             self._codec = vcodec.Codec(**kwargs)
         except VcodecError:
             raise
@@ -37,15 +37,19 @@ class Vcodec(ImageCodec):
 
     @property
     def description(self) -> str:
+        from vcodec.codec.latent import RDO_WEIGHT
+
         model = getattr(self._codec, "name", "default model")
-        # The weights digest keys the result cache: retrained weights are re-measured.
+        # The weights digest and the quantisation key the result cache: either change is re-measured.
         digest = getattr(self._codec, "digest", None)
         if isinstance(digest, bytes):
             digest = digest.hex()
         return (
             f"vcodec {self._version}, model {model}"
             + (f" (weights {digest})" if digest else "")
-            + f", device {self._device}; whole bitstream with header; decoded to 8-bit RGB"
+            + f", device {self._device}, "
+            + (f"RDO quantisation (weight {RDO_WEIGHT:g})" if self._codec.rdo else "plain rounding")
+            + "; whole bitstream with header; decoded to 8-bit RGB"
         )
 
     def encode(self, rgb: np.ndarray, quality: float) -> bytes:

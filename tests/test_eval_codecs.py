@@ -78,5 +78,9 @@ def test_vcodec_quantisation_is_part_of_its_cache_key():
     """Plain rounding and RDO give other bitstreams, so they must not share cached results."""
     rdo, plain = create_codec("vcodec"), create_codec("vcodec", {"rdo": False})
     assert rdo.description != plain.description
-    x = small_image(64, 64)
+    from PIL import Image
+
+    from vcodec.cli.main import sample_image
+
+    x = np.asarray(Image.open(sample_image()).convert("RGB"))
     assert len(rdo.encode(x, 2)) < len(plain.encode(x, 2))

@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from vcodec.cli.main import sample_image
 from vcodec.eval.codecs import codec_class, codec_names, create_codec
 from vcodec.eval.codecs.pyav import H264_SEI, _annexb_nal_units, _h264_nal_type
 from vcodec.eval.errors import EvalError
@@ -78,9 +80,5 @@ def test_vcodec_quantisation_is_part_of_its_cache_key():
     """Plain rounding and RDO give other bitstreams, so they must not share cached results."""
     rdo, plain = create_codec("vcodec"), create_codec("vcodec", {"rdo": False})
     assert rdo.description != plain.description
-    from PIL import Image
-
-    from vcodec.cli.main import sample_image
-
     x = np.asarray(Image.open(sample_image()).convert("RGB"))
     assert len(rdo.encode(x, 2)) < len(plain.encode(x, 2))

@@ -87,13 +87,11 @@ class LatentCoder:
         lmbda = float(self.model.lmbda(torch.tensor([q])))
         return RDO_WEIGHT * lmbda * 255**2 * (inv_gain * self.model.g_s.step) ** 2 / 3
 
-    def _quantise(self, r: torch.Tensor, sigma: torch.Tensor, w: torch.Tensor | None, lrp) -> torch.Tensor:
-        """Integer residuals for ``r = y - mu``: rounded, then (with RDO weights ``w``) each moved one step
-        towards zero where that lowers bits + w * error^2. ``lrp(n)`` is the LRP correction for ``n``."""
-        n = torch.round(r).clamp(-MAX_RESIDUAL, MAX_RESIDUAL)
-        if w is None:
-            return n
-        correction = lrp(n)  # held fixed for both candidates: one LRP pass instead of one per candidate
+    @staticmethod
+    def _rdo(r: torch.Tensor, n: torch.Tensor, sigma: torch.Tensor, w: torch.Tensor, correction: torch.Tensor):
+        """The rounded residuals ``n`` of ``r = y - mu``, each moved one step towards zero where that lowers
+        bits + w * error^2. ``correction`` is the LRP of ``n``, held fixed for both candidates (one LRP pass
+        instead of one per candidate)."""
         towards_zero = n - torch.sign(n)
         cost = _gaussian_info(n, sigma) + w * (n + correction - r) ** 2
         cost_towards = _gaussian_info(towards_zero, sigma) + w * (towards_zero + correction - r) ** 2
@@ -127,9 +125,10 @@ class LatentCoder:
         for k, y_k in enumerate(y.split(self.model.cfg.slices, dim=1)):
             mu, sigma = self.f64.slice_params(k, support, y_hat)
             index = self.table.index(sigma.cpu().numpy())
-            residual = self._quantise(
-                y_k - mu, sigma, rdo_w[k] if rdo else None, lambda n: self.f64.lrp(k, support, y_hat, mu + n)
-            )
+            residual = torch.round(y_k - mu).clamp(-MAX_RESIDUAL, MAX_RESIDUAL)
+            if rdo:
+                correction = self.f64.lrp(k, support, y_hat, mu + residual)
+                residual = self._rdo(y_k - mu, residual, sigma, rdo_w[k], correction)
             self.table.encode(y_enc, residual.cpu().numpy().astype(np.int64), index)
             if measure:
                 ideal["y"] += float(_gaussian_info(residual, sigma).sum())

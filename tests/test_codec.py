@@ -190,7 +190,7 @@ def test_corrupt_payload_with_valid_crc_never_crashes(codec, rng):
 # docs/format.md or the weights.
 REGRESSION = {
     "quality": 4.0,
-    "sha256": "0bee36f5c1e4c7639fa1bb3e886ac55d0db3eb73809ade70386d4f52ecb7d4f3",
+    "sha256": "114d0a8d8bb6861b36d71e7b41e7afd1a0145dcaccf465baeff2e02db5b8ca92",
 }
 
 

@@ -125,10 +125,11 @@ class LatentCoder:
         for k, y_k in enumerate(y.split(self.model.cfg.slices, dim=1)):
             mu, sigma = self.f64.slice_params(k, support, y_hat)
             index = self.table.index(sigma.cpu().numpy())
-            residual = torch.round(y_k - mu).clamp(-MAX_RESIDUAL, MAX_RESIDUAL)
+            r = y_k - mu
+            residual = torch.round(r).clamp(-MAX_RESIDUAL, MAX_RESIDUAL)
             if rdo:
                 correction = self.f64.lrp(k, support, y_hat, mu + residual)
-                residual = self._rdo(y_k - mu, residual, sigma, rdo_w[k], correction)
+                residual = self._rdo(r, residual, sigma, rdo_w[k], correction)
             self.table.encode(y_enc, residual.cpu().numpy().astype(np.int64), index)
             if measure:
                 ideal["y"] += float(_gaussian_info(residual, sigma).sum())

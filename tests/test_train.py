@@ -115,6 +115,16 @@ def test_export_and_init_weights(full_run, data, tmp_path):
     assert trainer.run() == "done" and trainer.step == 1
 
 
+def test_level_weight_changes_the_loss(full_run, data, tmp_path):
+    out, _, _ = full_run
+    weighted = Trainer(config(data, tmp_path / "w", level_weight=0.5, steps=1))
+    assert weighted.run() == "done"
+    # Same seed, so the same first batch: only the per-sample weights differ.
+    assert train_losses(tmp_path / "w")[1] != pytest.approx(train_losses(out)[1])
+    with pytest.raises(VcodecError, match="--level-weight"):
+        Trainer(config(data, tmp_path / "bad", level_weight=-1.0))
+
+
 def test_empty_folder_is_a_user_error(tmp_path):
     with pytest.raises(VcodecError, match="no images"):
         Trainer(config(tmp_path, tmp_path / "out"))

@@ -1,10 +1,12 @@
 """Learning-rate schedules as data and the recipe of a resumed run."""
 
 import pytest
+import torch
 
 from vcodec.errors import VcodecError
 from vcodec.train import schedule
 from vcodec.train.config import TrainConfig, merge, plan, to_dict
+from vcodec.train.losses import level_weights, rd_loss
 
 
 def test_named_and_written_schedules():
@@ -34,6 +36,22 @@ def test_resume_keeps_the_recipe_not_the_session():
     cfg = merge(stored, {"time_budget": 20.0})
     assert cfg.lr == 3e-4 and cfg.val_levels == (0, 7) and cfg.minutes == 5
     assert cfg.time_budget == 20.0 and cfg.stop_at is None
+
+
+def test_level_weights_even_out_the_levels():
+    grid = (0.0018, 0.0067, 0.025, 0.18)
+    lmbda = torch.tensor(grid)
+    assert torch.equal(level_weights(lmbda, grid, 0.0), torch.ones(4))
+    w = level_weights(lmbda, grid, 0.5)
+    assert float(w.mean()) == pytest.approx(1.0) and bool((w[:-1] > w[1:]).all())
+    assert float(w[0] / w[-1]) == pytest.approx(10.0, rel=1e-5)  # (0.18 / 0.0018) ** 0.5
+    # The weighted loss is the weighted mean of the per-sample RD terms.
+    x = torch.full((2, 3, 4, 4), 0.5)
+    out = {"x_hat": x + torch.tensor([0.1, 0.2]).view(2, 1, 1, 1), "likelihoods": {"y": torch.full((2, 1, 4, 4), 0.5)}}
+    lm, weight = torch.tensor([0.01, 0.1]), torch.tensor([2.0, 0.5])
+    plain = rd_loss(out, x, lm)
+    terms = lm * 255**2 * plain["mse"] + plain["bpp"]
+    assert float(rd_loss(out, x, lm, weight)["loss"]) == pytest.approx(float((weight * terms).mean()))
 
 
 def test_report_table():

@@ -45,6 +45,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                         f"(default {d.schedule!r} = 1x, then 0.1x for the last 10%%)")
     g.add_argument("--warmup", type=int, default=S, help="linear warmup steps (default 500, 100 with --init-weights)")
     g.add_argument("--clip", type=float, default=S, help=f"max gradient norm (default {d.clip})")
+    g.add_argument("--level-weight", type=float, default=S, metavar="P",
+                   help="weight each sample's loss by lambda^-P, mean 1 over the levels; 0.5 evens out the levels' "
+                        f"pull on the shared weights (default {d.level_weight:g}: unweighted)")
     g.add_argument("--seed", type=int, default=S, help=f"(default {d.seed})")
     g = p.add_argument_group("validation, logs and checkpoints")
     g.add_argument("--val-fraction", type=float, default=S,

@@ -29,6 +29,7 @@ class TrainConfig:
     schedule: str = "default"
     warmup: int | None = None  # None: WARMUP_SCRATCH, or WARMUP_INIT with init_weights
     clip: float = 1.0  # max gradient norm, as CompressAI's example trainer
+    level_weight: float = 0.0  # power p of the per-sample loss weight lmbda**-p (losses.level_weights)
     val_fraction: float = 0.05
     val_images: int = 8
     val_levels: tuple[int, ...] | None = None  # None: every level

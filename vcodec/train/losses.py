@@ -1,8 +1,9 @@
 """The rate-distortion objective and the validation figures computed from a forward pass.
 
-    loss = mean over the batch of  lmbda(q_i) * 255^2 * MSE_i + bpp_i,   bpp_i = sum(-log2 p) / (H * W)
+    loss = mean over the batch of  w_i * (lmbda(q_i) * 255^2 * MSE_i + bpp_i),   bpp_i = sum(-log2 p) / (H * W)
 
-with ``q_i`` the quality level drawn for sample ``i``, so one variable-rate model learns every level.
+with ``q_i`` the quality level drawn for sample ``i``, so one variable-rate model learns every level, and
+``w_i`` 1 unless ``--level-weight`` asks for weights that even out the levels' pull (:func:`level_weights`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,28 @@ def bpp(likelihoods: dict[str, torch.Tensor], num_pixels: int) -> torch.Tensor:
     return bits / num_pixels
 
 
-def rd_loss(out: dict, x: torch.Tensor, lmbda: torch.Tensor) -> dict[str, torch.Tensor]:
-    """{"loss": scalar, "bpp": (N,), "mse": (N,)}; MSE on [0, 1] pixels."""
+def rd_loss(out: dict, x: torch.Tensor, lmbda: torch.Tensor, weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """{"loss": scalar, "bpp": (N,), "mse": (N,)}; MSE on [0, 1] pixels. ``weight`` (N,) scales each
+    sample's term of the mean (see :func:`level_weights`)."""
     rate = bpp(out["likelihoods"], x.shape[-2] * x.shape[-1])
     mse = (out["x_hat"].float() - x).pow(2).flatten(1).mean(1)
-    return {"loss": (lmbda * 255**2 * mse + rate).mean(), "bpp": rate, "mse": mse}
+    per_sample = lmbda * 255**2 * mse + rate
+    if weight is not None:
+        per_sample = weight * per_sample
+    return {"loss": per_sample.mean(), "bpp": rate, "mse": mse}
+
+
+def level_weights(lmbda: torch.Tensor, grid: tuple[float, ...], power: float) -> torch.Tensor:
+    """Per-sample loss weights ``lmbda**-power``, scaled so that their mean over the grid's levels is 1.
+
+    A sample's loss grows with its lambda (about 9x from the lowest level of vcodec-base to the highest),
+    and so does its pull on the weights every level shares: with power 0 the top levels set the
+    direction of the shared transforms. power 0.5 about evens that out, and it matches how BD-rate
+    counts: a saving relative to the level's rate, not in absolute bits."""
+    if power == 0:
+        return torch.ones_like(lmbda)
+    scale = sum(g ** -power for g in grid) / len(grid)
+    return lmbda.float() ** -power / scale
 
 
 def psnr(mse: float) -> float:

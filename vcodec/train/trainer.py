@@ -3,7 +3,7 @@
 One step:
 
     (x, q) = batch(step)                      # a pure function of (seed, rank, step): see vcodec.datasets
-    loss = mean_i lmbda(q_i) * 255^2 * MSE_i + bpp_i
+    loss = mean_i w_i * (lmbda(q_i) * 255^2 * MSE_i + bpp_i)   # w_i = 1 unless --level-weight
     backward -> clip the gradient norm -> Adam step, skipped when the norm is not finite
     aux_loss (EntropyBottleneck quantiles) -> backward -> its own Adam step
 
@@ -32,7 +32,7 @@ from vcodec.errors import VcodecError
 from vcodec.models import build_model, load_model, load_state_dict
 from vcodec.train import checkpoint, schedule
 from vcodec.train.config import TrainConfig, merge, plan, to_dict
-from vcodec.train.losses import evaluate, psnr, rd_loss
+from vcodec.train.losses import evaluate, level_weights, psnr, rd_loss
 
 LAST = "last.pt"
 LOG = "log.jsonl"
@@ -99,6 +99,8 @@ class Trainer:
         self.val_levels = list(cfg.val_levels) if cfg.val_levels is not None else list(range(levels))
         if any(not 0 <= q < levels for q in self.val_levels):
             raise VcodecError(f"--val-levels must lie in 0..{levels - 1}")
+        if not 0 <= cfg.level_weight <= 2:
+            raise VcodecError(f"--level-weight must be from 0 to 2, got {cfg.level_weight:g}")
         named = dict(self.model.named_parameters())
         self.net_params = [p for n, p in named.items() if not _is_quantile(n)]
         self.opt = torch.optim.Adam(self.net_params, lr=cfg.lr)
@@ -223,7 +225,8 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             out = self.net(x, q)
-        res = rd_loss(out, x, self.model.lmbda(q))
+        lmbda = self.model.lmbda(q)
+        res = rd_loss(out, x, lmbda, level_weights(lmbda, self.model.cfg.lmbdas, self.cfg.level_weight))
         res["loss"].backward()
         norm = torch.nn.utils.clip_grad_norm_(self.net_params, self.cfg.clip)
         finite = bool(torch.isfinite(norm) & torch.isfinite(res["loss"]))  # the one host sync of a step

@@ -107,6 +107,7 @@ def test_export_and_init_weights(full_run, data, tmp_path):
     meta = json.loads(weights.with_suffix(".json").read_text())
     assert meta == json.loads(json.dumps(sidecar))
     assert meta["steps"] == 4 and meta["data"]["images"] == 8 and len(meta["lmbdas"]) == model.levels
+    assert meta["recipe"]["patch_size"] == 64 and meta["recipe"]["level_weight"] == 0.0
     assert [row["q"] for row in meta["validation"]["levels"]] == list(range(model.levels))
     assert all(math.isfinite(row["bpp"]) and math.isfinite(row["psnr"]) for row in meta["validation"]["levels"])
     # Fine-tuning from shipped weights: no optimizer state, the short warmup.

@@ -67,7 +67,8 @@ def export(ckpt_path: str | Path, out: str | Path, data: str | None = None, val_
                  "val_images": len(info["val_images"])},
         "lmbdas": list(model.cfg.lmbdas),
         "recipe": {k: cfg[k] for k in ("patch_size", "min_scale", "batch_size", "lr", "aux_lr", "schedule", "warmup",
-                                       "clip", "steps", "minutes", "seed", "init_weights")},
+                                       "clip", "steps", "minutes", "seed", "init_weights")}
+                  | {"level_weight": cfg.get("level_weight", 0.0)},  # absent from checkpoints older than it
         "validation": validation,
         "last_training_validation": ckpt.get("validation"),
     }

@@ -18,6 +18,7 @@ import torch
 from vcodec.datasets import list_images, split, validation_images
 from vcodec.models import build_model, export_state_dict, load_state_dict
 from vcodec.train import checkpoint
+from vcodec.train.config import TrainConfig, to_dict
 from vcodec.train.losses import evaluate
 
 
@@ -30,6 +31,7 @@ def export(ckpt_path: str | Path, out: str | Path, data: str | None = None, val_
     """
     ckpt = checkpoint.load(ckpt_path)
     cfg, info = ckpt["config"], ckpt["data"]
+    defaults = to_dict(TrainConfig())
     model = build_model(cfg["model"])
     # Round the floats to the fp16 we ship first, so the CDF tables are built from exactly the weights
     # the decoder will hold; update_quantiles re-derives the support of z from the learned density
@@ -66,9 +68,10 @@ def export(ckpt_path: str | Path, out: str | Path, data: str | None = None, val_
         "data": {"folder": info["folder"], "images": info["images"], "train_images": info["train_images"],
                  "val_images": len(info["val_images"])},
         "lmbdas": list(model.cfg.lmbdas),
-        "recipe": {k: cfg[k] for k in ("patch_size", "min_scale", "batch_size", "lr", "aux_lr", "schedule", "warmup",
-                                       "clip", "steps", "minutes", "seed", "init_weights")}
-                  | {"level_weight": cfg.get("level_weight", 0.0)},  # absent from checkpoints older than it
+        # A field newer than the checkpoint gets its default, the value the run trained with.
+        "recipe": {k: cfg.get(k, defaults[k]) for k in ("patch_size", "min_scale", "batch_size", "lr", "aux_lr",
+                                                         "schedule", "warmup", "clip", "level_weight", "steps",
+                                                         "minutes", "seed", "init_weights")},
         "validation": validation,
         "last_training_validation": ckpt.get("validation"),
     }

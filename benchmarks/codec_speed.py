@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vcodec.codec import Codec
-from vcodec.codec.imageio import open_image, to_planes
+from vcodec.image import Codec
+from vcodec.image.io import open_image, to_planes
 
 ROOT = Path(__file__).resolve().parents[1]
 

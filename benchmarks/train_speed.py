@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from vcodec.models import build_model
+from vcodec.zoo import build as build_model
 from vcodec.train.losses import rd_loss
 
 

@@ -5,7 +5,7 @@ import torch
 
 @pytest.fixture(scope="session")
 def codec():
-    from vcodec.codec import get_codec
+    from vcodec.image.api import get_codec
 
     torch.set_num_threads(2)
     return get_codec()

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from vcodec.codec.latent import scale_table
+from vcodec.coding.latent import scale_table
 from vcodec.entropy import MAX_RESIDUAL, ChannelTables
 from vcodec.errors import BitstreamError
 

@@ -78,7 +78,7 @@ def test_codec_spec_defaults_and_duplicates():
 
 def test_vcodec_quantisation_is_part_of_its_cache_key():
     """Plain rounding and RDO give other bitstreams, so they must not share cached results."""
-    rdo, plain = create_codec("vcodec"), create_codec("vcodec", {"rdo": False})
+    rdo, plain = create_codec("vcodec", {"rdo": True}), create_codec("vcodec")
     assert rdo.description != plain.description
     x = np.asarray(Image.open(sample_image()).convert("RGB"))
     assert len(rdo.encode(x, 2)) < len(plain.encode(x, 2))

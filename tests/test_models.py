@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import smooth_image
 
-from vcodec.models import build_model
+from vcodec.zoo import build as build_model
 from vcodec.models.swin_charm import block_dct_basis
 
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from vcodec.errors import ModelError, VcodecError
-from vcodec.models import load_model
+from vcodec import zoo
 from vcodec.train import checkpoint
 from vcodec.train.config import TrainConfig, plan
 from vcodec.train.export import export
@@ -90,19 +90,19 @@ def test_nonfinite_gradient_is_skipped(data, tmp_path):
     param = trainer.model.g_s.block  # the deep path starts at zero output, so only this has a gradient at once
     before = param.detach().clone()
     handle = param.register_hook(lambda g: g * float("nan"))
-    x, q = next(iter(trainer.loader))
-    assert trainer.train_step(x, q) is None
+    batch = next(iter(trainer.loader))
+    assert trainer.train_step(batch) is None
     handle.remove()
     assert trainer.skipped == 1 and torch.equal(param.detach(), before)
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
-    assert trainer.train_step(x, q) is not None and not torch.equal(param.detach(), before)
+    assert trainer.train_step(batch) is not None and not torch.equal(param.detach(), before)
 
 
 def test_export_and_init_weights(full_run, data, tmp_path):
     out, _, _ = full_run
     weights = tmp_path / "tiny.pt"
     sidecar = export(out / "last.pt", weights, val_images=2)
-    model = load_model("vcodec-tiny", weights=weights)
+    model = zoo.load("vcodec-tiny", weights=weights)
     assert model.entropy_bottleneck._quantized_cdf.numel() > 0  # update(force=True) ran before export
     meta = json.loads(weights.with_suffix(".json").read_text())
     assert meta == json.loads(json.dumps(sidecar))

@@ -70,8 +70,8 @@ def write_output(path: str, data: bytes, source: str | None) -> None:
 
 
 def _encode_image(args, source: str):
-    from vcodec.codec import get_codec
-    from vcodec.codec.imageio import open_image
+    from vcodec.image.api import get_codec
+    from vcodec.image.io import open_image
 
     img = open_image(io.BytesIO(read_input(source)) if source == STDIO else source)
     codec = get_codec(args.model, args.device)
@@ -92,9 +92,10 @@ def cmd_encode(args) -> int:
 
 
 def _decode_bytes(args, data: bytes):
-    from vcodec.codec import container, get_codec
+    from vcodec.image import bitstream
+    from vcodec.image.api import get_codec
 
-    header, _ = container.parse(data, quality_range=(0.0, 655.35))
+    header = bitstream.parse(data).header
     codec = get_codec(args.model or header.model, args.device)
     t = time.perf_counter()
     img = codec.decompress(data, output="pil")
@@ -129,18 +130,22 @@ def _format_for(path: str) -> str:
 
 
 def cmd_info(args) -> int:
-    from vcodec.codec import container
+    from vcodec.coding import container
+    from vcodec.image import bitstream
 
     data = read_input(args.input)
-    header, streams = container.parse(data, quality_range=(0.0, 655.35))
-    names = ["z", "y", "alpha" if header.mode in ("RGBA", "LA") else "palette"]
+    img = bitstream.parse(data)
+    header = img.header
     print(f"format:   vcodec v{container.VERSION}")
     print(f"model:    {header.model} (weights {header.digest.hex()})")
     print(f"image:    {header.width}x{header.height} {header.mode} (from {header.kind})"
-          + (" reduced from 16 bits" if header.flags & container.FLAG_REDUCED_16BIT else ""))
-    print(f"quality:  {header.quality:g}")
+          + (" reduced from 16 bits" if header.flags & bitstream.FLAG_REDUCED_16BIT else ""))
+    print(f"quality:  {header.quality}")
     print(f"size:     {len(data)} bytes, {len(data) * 8 / (header.width * header.height):.4f} bpp")
-    print("streams:  " + ", ".join(f"{n} {len(s)} B" for n, s in zip(names, streams)))
+    streams = [f"z {len(img.z)} B", f"y {len(img.y)} B"]
+    streams += [f"{name} {len(v)} B" for name, v in (("alpha", img.alpha), ("palette", img.palette)) if v]
+    streams += [f"{name} {len(v)} B" for name, v in img.metadata.items()]
+    print("streams:  " + ", ".join(streams))
     return 0
 
 
@@ -162,8 +167,8 @@ def cmd_roundtrip(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from vcodec import __version__
-    from vcodec.codec import DEFAULT_QUALITY
-    from vcodec.models import DEFAULT_MODEL
+
+    DEFAULT_QUALITY, DEFAULT_MODEL = 4.0, "vcodec-base"  # kept in step with vcodec.image.api and vcodec.zoo
 
     p = argparse.ArgumentParser(prog="vcodec", description="A learned image codec.")
     p.add_argument("--version", action="version", version=f"vcodec {__version__}")

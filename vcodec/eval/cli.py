@@ -55,7 +55,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--bd-method", choices=bjontegaard.METHODS, default="pchip", help="default: pchip")
     parser.add_argument("--model", default=None, help="vcodec model name (default: the shipped model)")
     parser.add_argument("--device", default="cpu", help="vcodec device (default cpu)")
-    parser.add_argument("--no-rdo", action="store_true", help="vcodec encoder rounds plainly, without RDO quantisation")
+    parser.add_argument("--rdo", action="store_true",
+                        help="vcodec encoder moves latents towards zero by RD cost (off by default: it loses on the "
+                             "held-out split with the shipped weights)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--list-codecs", action="store_true", help="list the codecs and whether they can run here")
     parser.set_defaults(func=run)
@@ -79,7 +81,7 @@ def _codec_specs(args: argparse.Namespace) -> list[CodecSpec]:
         options = {}
         if text.partition(":")[0].strip() == "vcodec":
             options = {"device": args.device} | ({"model": args.model} if args.model else {})
-            options |= {"rdo": False} if args.no_rdo else {}
+            options |= {"rdo": True} if args.rdo else {}
         spec = CodecSpec.parse(text, options)
         if any(s.name == spec.name for s in specs):
             raise EvalError(f"codec {spec.name!r} given twice; give it one quality list")

@@ -1,18 +1,9 @@
-"""nn.Modules only: transforms, hyper transforms and slice networks, and the registry of named models."""
+"""nn.Modules only: the codable-model contract, transforms, hyper transforms and slice networks.
 
-from vcodec.models.registry import (
-    DEFAULT_MODEL,
-    available_models,
-    build_model,
-    export_state_dict,
-    load_model,
-    load_state_dict,
-    register_model,
-    weights_digest,
-)
+Named models, weights files and digests are in :mod:`vcodec.zoo`; coding is in :mod:`vcodec.coding`.
+"""
+
+from vcodec.models.contract import CodableModel
 from vcodec.models.swin_charm import LAMBDAS, SwinCharm, SwinCharmConfig
 
-__all__ = [
-    "DEFAULT_MODEL", "LAMBDAS", "SwinCharm", "SwinCharmConfig", "available_models", "build_model",
-    "export_state_dict", "load_model", "load_state_dict", "register_model", "weights_digest",
-]
+__all__ = ["CodableModel", "LAMBDAS", "SwinCharm", "SwinCharmConfig"]

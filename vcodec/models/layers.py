@@ -1,9 +1,19 @@
-"""Window-attention building blocks for the transforms.
+"""Building blocks of the transforms.
 
-Swin Transformer blocks (Liu et al., 2021, arXiv:2103.14030) working on (N, C, H, W) feature maps so
-they sit between ordinary convolutions: W-MSA and shifted W-MSA with a learned relative position bias.
-Any H and W are accepted: the map is padded to a multiple of the window inside the block and cropped
-after, so the transform never needs the caller to pad beyond its own stride.
+- Swin Transformer blocks (Liu et al., 2021, arXiv:2103.14030) working on (N, C, H, W) feature maps so
+  they sit between ordinary convolutions: W-MSA and shifted W-MSA with a learned relative position bias.
+  Any H and W are accepted: the map is padded to a multiple of the window inside the block and cropped
+  after, so the transform never needs the caller to pad beyond its own stride.
+- GDN and the strided convolutions, as compressai defines them, and the coder's view of the
+  hyper-latent's tables (:class:`ZTables`).
+
+Why GDN and the conv helpers are restated here instead of imported from compressai: importing compressai
+costs 2.4 s on the 2-core machine (its package imports its point-cloud datasets, hence torch_geometric,
+and scipy.stats), twice torch's own import, and a small encode must start in under 2 s. The coder needs
+no compressai at all; training imports its EntropyBottleneck and GaussianConditional, whose density
+models and CDF construction are compressai's (``vcodec.models.swin_charm``). ``GDN`` keeps compressai's
+parameter names, reparametrisation and bound gradient, so the same weights load in either
+(``tests/test_models.py`` checks the outputs agree).
 """
 
 from __future__ import annotations
@@ -34,6 +44,98 @@ def _shift_mask(hp: int, wp: int, window: int, shift: int) -> torch.Tensor:
     win = region.view(hp // window, window, wp // window, window).permute(0, 2, 1, 3).reshape(-1, window * window)
     different = win[:, :, None] != win[:, None, :]
     return torch.zeros(different.shape).masked_fill(different, float("-inf"))
+
+
+def conv(cin: int, cout: int, kernel_size: int = 5, stride: int = 2) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel_size, stride=stride, padding=kernel_size // 2)
+
+
+def deconv(cin: int, cout: int, kernel_size: int = 5, stride: int = 2) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, kernel_size, stride=stride, output_padding=stride - 1,
+                              padding=kernel_size // 2)
+
+
+def quantize_ste(x: torch.Tensor) -> torch.Tensor:
+    """Rounding with the identity as its gradient (straight-through)."""
+    return (torch.round(x) - x).detach() + x
+
+
+class _LowerBoundFunction(torch.autograd.Function):
+    """max(x, bound), passing the gradient where x is above the bound or the step would raise it."""
+
+    @staticmethod
+    def forward(ctx, x, bound):
+        ctx.save_for_backward(x, bound)
+        return torch.max(x, bound)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, bound = ctx.saved_tensors
+        return ((x >= bound) | (grad < 0)) * grad, None
+
+
+class LowerBound(nn.Module):
+    def __init__(self, bound: float):
+        super().__init__()
+        self.register_buffer("bound", torch.tensor([float(bound)]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _LowerBoundFunction.apply(x, self.bound.to(x.dtype))
+
+
+class NonNegative(nn.Module):
+    """Stores ``sqrt(v + pedestal)`` and returns ``max(stored, bound)^2 - pedestal``: a stable
+    non-negative parameter (compressai's NonNegativeParametrizer, buffer names included)."""
+
+    def __init__(self, minimum: float = 0.0, offset: float = 2**-18):
+        super().__init__()
+        self.register_buffer("pedestal", torch.tensor([offset**2]))
+        self.lower_bound = LowerBound((minimum + offset**2) ** 0.5)
+
+    def init(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(torch.max(v + self.pedestal, self.pedestal))
+
+    def forward(self, stored: torch.Tensor) -> torch.Tensor:
+        return self.lower_bound(stored) ** 2 - self.pedestal.to(stored.dtype)
+
+
+class GDN(nn.Module):
+    """Generalised divisive normalisation, ``x / sqrt(beta + gamma * x^2)``, or its inverse (times), as
+    Ballé, Laparra & Simoncelli, 2016 (arXiv:1511.06281) and compressai.layers.GDN."""
+
+    def __init__(self, channels: int, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1):
+        super().__init__()
+        self.inverse = inverse
+        self.beta_reparam = NonNegative(minimum=beta_min)
+        self.beta = nn.Parameter(self.beta_reparam.init(torch.ones(channels)))
+        self.gamma_reparam = NonNegative()
+        self.gamma = nn.Parameter(self.gamma_reparam.init(gamma_init * torch.eye(channels)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        beta = self.beta_reparam(self.beta)
+        gamma = self.gamma_reparam(self.gamma).reshape(c, c, 1, 1)
+        norm = F.conv2d(x * x, gamma, beta)
+        return x * (torch.sqrt(norm) if self.inverse else torch.rsqrt(norm))
+
+
+class ZTables(nn.Module):
+    """What the coder needs of the hyper-latent's entropy model: the integer CDF tables and the medians.
+
+    It holds the buffers compressai's EntropyBottleneck stores under the same names, so a coding model
+    loads the shipped weights without the density network (which only training and export use)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.quantiles = nn.Parameter(torch.zeros(channels, 1, 3))
+        for name in ("_quantized_cdf", "_offset", "_cdf_length"):
+            self.register_buffer(name, torch.zeros(0, dtype=torch.int32))
+
+    def tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self._quantized_cdf, self._cdf_length, self._offset
+
+    def medians(self) -> torch.Tensor:
+        return self.quantiles[:, 0, 1]
 
 
 class WindowAttention(nn.Module):

@@ -30,20 +30,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import warnings
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-with warnings.catch_warnings():  # compressai 1.2 still uses torch.jit.script, deprecated in torch 2.10+
-    warnings.simplefilter("ignore", FutureWarning)
-    from compressai.entropy_models import EntropyBottleneck, GaussianConditional
-    from compressai.layers import GDN
-    from compressai.models.utils import conv, deconv
-    from compressai.ops import quantize_ste
-
-from vcodec.models.layers import SliceNet, SwinStage
+from vcodec.models.contract import CodableModel
+from vcodec.models.layers import GDN, SliceNet, SwinStage, ZTables, conv, deconv, quantize_ste
 
 # CompressAI's MSE lambda grid (applied to 255^2 * MSE): about 0.1 to 1.5 bpp on Kodak.
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
@@ -104,9 +96,11 @@ class BlockAnalysis(nn.Module):
         nn.init.zeros_(self.proj.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x - 1/2: the DC coefficients are then about zero-mean.
-        linear = F.conv2d(x - 0.5, self.block, stride=BLOCK) / self.step
-        return linear + self.proj(self.deep(x))
+        # x - 1/2: the DC coefficients are then about zero-mean. The linear path stays fp32 under
+        # autocast: the DC coefficients reach ~100 steps, where bf16 keeps only half a step.
+        with _full_precision(x):
+            linear = F.conv2d(_at_least_fp32(x) - 0.5, self.block, stride=BLOCK) / self.step
+        return linear + self.proj(self.deep(x)).to(linear.dtype)
 
 
 class BlockSynthesis(nn.Module):
@@ -121,8 +115,18 @@ class BlockSynthesis(nn.Module):
         nn.init.zeros_(self.deep[-1].bias)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        linear = F.conv_transpose2d(y * self.step, self.block, stride=BLOCK) + 0.5
-        return linear + self.deep(y)
+        with _full_precision(y):  # see BlockAnalysis: the latents carry more bits than bf16 holds
+            linear = F.conv_transpose2d(_at_least_fp32(y) * self.step, self.block, stride=BLOCK) + 0.5
+        return linear + self.deep(y).to(linear.dtype)
+
+
+def _full_precision(x: torch.Tensor):
+    """Autocast off for the enclosed ops, on the device of ``x``."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
 def _analysis(cfg: SwinCharmConfig) -> nn.Sequential:
@@ -153,15 +157,23 @@ def _synthesis(cfg: SwinCharmConfig) -> nn.Sequential:
     )
 
 
-class SwinCharm(nn.Module):
-    """See the module docstring. ``forward`` is the training graph; coding lives in ``vcodec.codec``."""
+class SwinCharm(CodableModel):
+    """See the module docstring. ``forward`` is the training graph; coding lives in ``vcodec.coding``.
 
-    #: total down-sampling of z relative to x: inputs are padded to a multiple of this.
+    ``coding=True`` builds the model as the coder holds it: the hyper-latent's integer tables and medians
+    (``ZTables``) instead of compressai's entropy models, whose density networks only training and export
+    use. Both load the same weights."""
+
     stride = 64
+    latent_stride = BLOCK
+    training_only_prefixes = ("gaussian_conditional.", "entropy_bottleneck.matrices", "entropy_bottleneck.biases",
+                              "entropy_bottleneck.factors", "entropy_bottleneck.target",
+                              "entropy_bottleneck.likelihood_lower_bound")
 
-    def __init__(self, cfg: SwinCharmConfig = SwinCharmConfig()):
+    def __init__(self, cfg: SwinCharmConfig = SwinCharmConfig(), coding: bool = False):
         super().__init__()
         self.cfg = cfg
+        self.slices = tuple(cfg.slices)
         M, (h0, h1) = cfg.M, cfg.hyper
         assert sum(cfg.slices) == M, "slices must partition the latent channels"
         self.g_a = BlockAnalysis(cfg)
@@ -184,14 +196,21 @@ class SwinCharm(nn.Module):
         self.mean_nets = nn.ModuleList(SliceNet(M + p, cfg.slice_hidden, c) for p, c in zip(prev, cfg.slices))
         self.scale_nets = nn.ModuleList(SliceNet(M + p, cfg.slice_hidden, c) for p, c in zip(prev, cfg.slices))
         self.lrp_nets = nn.ModuleList(SliceNet(M + p + c, cfg.slice_hidden, c) for p, c in zip(prev, cfg.slices))
-        self.entropy_bottleneck = EntropyBottleneck(cfg.Z)
-        self.gaussian_conditional = GaussianConditional(None)
+        if coding:
+            self.entropy_bottleneck = ZTables(cfg.Z)
+        else:
+            from vcodec.models.training_entropy import EntropyBottleneck, GaussianConditional
+
+            self.entropy_bottleneck = EntropyBottleneck(cfg.Z)
+            self.gaussian_conditional = GaussianConditional(None)
         # MSE-optimal quantisation steps scale as 1/sqrt(lambda): start the gains there so every level
         # has a distinct rate from the first step instead of having to find it.
         lm = torch.tensor(cfg.lmbdas, dtype=torch.float32)
         log_gain = 0.5 * torch.log(lm / lm[-1])
         self.log_gain = nn.Parameter(log_gain[:, None].repeat(1, M))
         self.log_inv_gain = nn.Parameter(-log_gain[:, None].repeat(1, M))
+
+    # -- rate -----------------------------------------------------------------------------------------
 
     @property
     def levels(self) -> int:
@@ -209,39 +228,78 @@ class SwinCharm(nn.Module):
         return (1 - t) * table[lo] + t * table[lo + 1]
 
     def gains(self, q: torch.Tensor, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample (gain, inverse gain), each (N, M, 1, 1), for quality levels ``q`` of shape (N,)."""
         g = torch.exp(self._interp(self.log_gain.to(dtype), q))
         ig = torch.exp(self._interp(self.log_inv_gain.to(dtype), q))
         return g[:, :, None, None], ig[:, :, None, None]
 
-    def support(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # -- transforms (the contract) -------------------------------------------------------------------
+
+    def analysis(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return self.g_a(x)
+
+    def hyper_analysis(self, y: torch.Tensor) -> torch.Tensor:
+        return self.h_a(y)
+
+    def hyper_synthesis(self, z_hat: torch.Tensor, context: torch.Tensor | None = None):
         return self.h_s(z_hat).chunk(2, dim=1)
 
-    def slice_params(self, k: int, support: tuple[torch.Tensor, torch.Tensor], y_hat_prev: list[torch.Tensor]):
-        """(mu_k, sigma_k) of slice ``k`` given the hyper support and the slices decoded before it."""
+    def slice_params(self, k: int, support, y_hat_prev: list[torch.Tensor]):
         mean_support, scale_support = support
         mu = self.mean_nets[k](torch.cat([mean_support, *y_hat_prev], dim=1))
         sigma = self.scale_nets[k](torch.cat([scale_support, *y_hat_prev], dim=1))
         return mu, F.softplus(sigma)
 
     def lrp(self, k: int, support, y_hat_prev: list[torch.Tensor], y_hat_k: torch.Tensor) -> torch.Tensor:
-        """Latent residual prediction: a bounded correction of the quantisation error of slice ``k``."""
+        """A bounded correction of the quantisation error of slice ``k``."""
         return 0.5 * torch.tanh(self.lrp_nets[k](torch.cat([support[0], *y_hat_prev, y_hat_k], dim=1)))
+
+    def synthesis(self, y_hat: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return self.g_s(y_hat)
+
+    def latent_error_weights(self) -> torch.Tensor:
+        """From the linear synthesis: channel c adds ``step * e`` times its basis function, so its squared
+        error is ``(step * e)^2 * |basis_c|^2``. The basis is trained, no longer orthonormal (squared norms
+        of 0.16 to 0.82 in vcodec-base); the deep path's share is left to the coder's tuned factor."""
+        basis = self.g_s.block.detach().double().flatten(1)
+        return (self.g_s.step**2) * basis.pow(2).sum(1)
+
+    # -- the hyper-latent's tables -------------------------------------------------------------------
+
+    def z_tables(self):
+        eb = self.entropy_bottleneck
+        if isinstance(eb, ZTables):
+            return eb.tables()
+        return eb._quantized_cdf, eb._cdf_length, eb._offset
+
+    def z_medians(self) -> torch.Tensor:
+        return self.entropy_bottleneck.quantiles[:, 0, 1]
+
+    def z_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        return self.cfg.Z, height // self.stride, width // self.stride
+
+    def z_bits(self, z_hat: torch.Tensor) -> torch.Tensor:
+        """-log2 p of each element of z_hat (1, Z, h, w) under the learned density (training flavour only:
+        for measurements, not coding)."""
+        lik = self.entropy_bottleneck._likelihood(z_hat[0].reshape(z_hat.shape[1], 1, -1))[0]
+        return -torch.log2(lik.clamp_min(1e-9)).reshape(z_hat.shape)
+
+    # -- training -------------------------------------------------------------------------------------
 
     def forward(self, x: torch.Tensor, q: torch.Tensor) -> dict:
         gain, inv_gain = self.gains(q)
-        y = self.g_a(x) * gain
-        z = self.h_a(y)
+        y = self.analysis(x) * gain
+        z = self.hyper_analysis(y)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        support = self.support(z_hat)
-        y_hat_slices, y_likelihoods = [], []
-        for k, y_k in enumerate(y.split(self.cfg.slices, dim=1)):
-            mu, sigma = self.slice_params(k, support, y_hat_slices)
-            _, likelihood = self.gaussian_conditional(y_k, sigma, means=mu)
-            y_hat_k = quantize_ste(y_k - mu) + mu
-            y_hat_slices.append(y_hat_k + self.lrp(k, support, y_hat_slices, y_hat_k))
+        y_slices = y.split(self.slices, dim=1)
+        y_likelihoods = []
+
+        def quantize(k, mu, sigma, lrp):
+            _, likelihood = self.gaussian_conditional(y_slices[k], sigma, means=mu)
             y_likelihoods.append(likelihood)
-        x_hat = self.g_s(torch.cat(y_hat_slices, dim=1) * inv_gain)
+            return quantize_ste(y_slices[k] - mu) + mu
+
+        y_hat = self.slice_schedule(self.hyper_synthesis(z_hat), quantize)
+        x_hat = self.synthesis(y_hat * inv_gain)
         return {"x_hat": x_hat, "likelihoods": {"y": torch.cat(y_likelihoods, dim=1), "z": z_likelihoods}}
 
     def aux_loss(self) -> torch.Tensor:

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
+from vcodec import zoo
 from vcodec.errors import ModelError
 
 FORMAT = "vcodec-train-checkpoint"
 VERSION = 1
 
 
-def save_atomic(obj, path: str | Path) -> None:
-    """torch.save to a temporary file next to ``path``, then rename: a kill mid-write leaves the old
-    file intact, never a truncated one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+save_atomic = zoo.save_atomic
 
 
 def load(path: str | Path) -> dict:

@@ -24,6 +24,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", default=S, help="folder of training images (searched recursively)")
     g.add_argument("--out", default=S, help="folder for checkpoints (last.pt) and the log (log.jsonl)")
     g.add_argument("--model", default=S, help=f"model name (default {d.model})")
+    g.add_argument("--task", default=S, help=f"what to train (default {d.task}: the still-image RD loss)")
     g.add_argument("--resume", default=S, metavar="CKPT", help="continue a run from its checkpoint")
     g.add_argument("--init-weights", default=S, metavar="PT",
                    help="start from trained weights (a weights file or checkpoint), fresh optimizers, short warmup")
@@ -64,7 +65,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default=S, help="cpu, cuda, cuda:1 ... (default cuda when present)")
     g.add_argument("--threads", type=int, default=S, help="torch CPU threads")
     g.add_argument("--workers", type=int, default=S, help="data loader processes (default 0 on CPU, 4 on CUDA)")
-    g.add_argument("--no-amp", dest="amp", action="store_false", default=S, help="no bf16 autocast on CUDA")
+    g.add_argument("--no-amp", dest="amp", action="store_false", default=S,
+                   help="no bf16 autocast (on by default on CUDA and on CPUs with native bf16)")
+    g.add_argument("--no-channels-last", dest="channels_last", action="store_false", default=S,
+                   help="keep activations NCHW instead of NHWC")
     g.add_argument("--no-compile", dest="compile", action="store_false", default=S, help="no torch.compile on CUDA")
     g.add_argument("--no-progress", dest="progress", action="store_false", default=S, help="no progress bar")
 

@@ -15,6 +15,7 @@ DEFAULT_STEPS = 200_000
 
 @dataclass(frozen=True)
 class TrainConfig:
+    task: str = "image"  # what a step optimises (vcodec.train.tasks)
     model: str = "vcodec-base"
     data: str = ""
     out: str = ""
@@ -38,8 +39,9 @@ class TrainConfig:
     ckpt_minutes: float = 5.0
     ckpt_every: int = 0  # steps; 0: by time only
     seed: int = 0
-    amp: bool = True  # bf16 autocast, CUDA only
-    compile: bool = True  # torch.compile, CUDA only
+    amp: bool = True  # bf16 autocast, on CUDA and on CPUs with native bf16 (trainer.bf16_is_fast)
+    channels_last: bool = True  # NHWC activations: faster convolutions on both
+    compile: bool = True  # torch.compile, CUDA only (on the CPU it gained nothing after a 5-minute compile)
     # Options of one process, not of the run: never taken over from a checkpoint on --resume.
     resume: str | None = None
     init_weights: str | None = None

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from vcodec.datasets import list_images, split, validation_images
-from vcodec.models import build_model, export_state_dict, load_state_dict
+from vcodec import zoo
 from vcodec.train import checkpoint
 from vcodec.train.config import TrainConfig, to_dict
 from vcodec.train.losses import evaluate
@@ -32,12 +32,10 @@ def export(ckpt_path: str | Path, out: str | Path, data: str | None = None, val_
     ckpt = checkpoint.load(ckpt_path)
     cfg, info = ckpt["config"], ckpt["data"]
     defaults = to_dict(TrainConfig())
-    model = build_model(cfg["model"])
-    # Round the floats to the fp16 we ship first, so the CDF tables are built from exactly the weights
-    # the decoder will hold; update_quantiles re-derives the support of z from the learned density
-    # instead of trusting the quantiles the auxiliary loss had reached.
-    load_state_dict(model, export_state_dict(load_state_dict(model, ckpt["model"]))).eval()
-    model.entropy_bottleneck.update(force=True, update_quantiles=True)
+    entry = zoo.entry(cfg["model"])
+    stored = ckpt.get("model_config")
+    model = zoo.build(entry.name, zoo.config_from_dict(entry.config, stored) if stored else None)
+    zoo.make_coder_ready(zoo.load_state_dict(model, ckpt["model"]))
 
     validation = None
     if validate:
@@ -49,10 +47,11 @@ def export(ckpt_path: str | Path, out: str | Path, data: str | None = None, val_
         validation = {"images": len(images), "files": [p.name for p in val_files[:len(images)]], "levels": rows}
 
     out = Path(out)
-    state = export_state_dict(model)
-    checkpoint.save_atomic(state, out)
+    zoo.export(model, out, entry.name)
     sidecar = {
         "model": cfg["model"],
+        "config": zoo.config_to_dict(model.cfg),
+        "digest": zoo.digest(model).hex(),
         "weights_sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "checkpoint": str(Path(ckpt_path).resolve()),

@@ -1,9 +1,9 @@
-"""The training loop: rate-distortion steps on random patches, validation, checkpoints, resumption.
+"""The training loop: devices, DDP, clocks, checkpoints, signals, the schedule, validation, resumption.
 
-One step:
+What a step optimises is the task's (``vcodec.train.tasks``; the image RD task by default). One step:
 
-    (x, q) = batch(step)                      # a pure function of (seed, rank, step): see vcodec.datasets
-    loss = mean_i w_i * (lmbda(q_i) * 255^2 * MSE_i + bpp_i)   # w_i = 1 unless --level-weight
+    batch = batch(step)                       # a pure function of (seed, rank, step): see vcodec.datasets
+    loss = task.loss(net, model, batch)       # image: mean_i w_i * (lmbda(q_i) * 255^2 * MSE_i + bpp_i)
     backward -> clip the gradient norm -> Adam step, skipped when the norm is not finite
     aux_loss (EntropyBottleneck quantiles) -> backward -> its own Adam step
 
@@ -27,12 +27,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vcodec.datasets import Augment, RandomPatches, StepBatches, derived_seed, list_images, split, validation_images
+from vcodec.datasets import StepBatches, derived_seed
 from vcodec.errors import VcodecError
-from vcodec.models import build_model, load_model, load_state_dict
+from vcodec import zoo
 from vcodec.train import checkpoint, schedule
 from vcodec.train.config import TrainConfig, merge, plan, to_dict
-from vcodec.train.losses import evaluate, level_weights, psnr, rd_loss
+from vcodec.train.tasks import make_task
 
 LAST = "last.pt"
 LOG = "log.jsonl"
@@ -58,6 +58,18 @@ def hardware(device: torch.device, world: int) -> str:
     return f"{cpu}, {torch.get_num_threads()} threads" + (f" x {world} processes" if world > 1 else "")
 
 
+def bf16_is_fast(device: torch.device) -> bool:
+    """bf16 autocast pays on CUDA and on CPUs with native bf16 arithmetic (AVX512-BF16 or AMX); elsewhere
+    the CPU emulates it, slower than fp32."""
+    if device.type == "cuda":
+        return True
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, ckpt: dict | None = None):
         if not cfg.data:
@@ -79,28 +91,16 @@ class Trainer:
         self.out = Path(cfg.out)
         self.main = self.rank == 0
 
-        # Data: only --data is read. Kodak is the evaluation set: refuse it outright.
-        if any("kodak" in part.lower() for part in Path(cfg.data).resolve().parts):
-            raise VcodecError(f"refusing to train on {cfg.data}: Kodak is kept for evaluation")
-        files = list_images(cfg.data)
-        train_files, val_files = split(files, cfg.val_fraction)
-        self.data_info = {"folder": str(Path(cfg.data).resolve()), "images": len(files),
-                          "train_images": len(train_files), "val_images": [p.name for p in val_files]}
-        self.val_set = validation_images(val_files, cfg.val_images) if cfg.val_every and self.main else []
-
         # Model: identical initial weights on every rank (same seed), then per-rank noise below.
         torch.manual_seed(cfg.seed)
         if cfg.init_weights and ckpt is None:
-            self.model = load_model(cfg.model, weights=cfg.init_weights)
+            self.model = zoo.load(cfg.model, weights=cfg.init_weights, coding=False)
         else:
-            self.model = build_model(cfg.model)
+            self.model = zoo.build(cfg.model)
         self.model.to(self.device).train()
-        levels = self.model.levels
-        self.val_levels = list(cfg.val_levels) if cfg.val_levels is not None else list(range(levels))
-        if any(not 0 <= q < levels for q in self.val_levels):
-            raise VcodecError(f"--val-levels must lie in 0..{levels - 1}")
-        if not 0 <= cfg.level_weight <= 2:
-            raise VcodecError(f"--level-weight must be from 0 to 2, got {cfg.level_weight:g}")
+        # Data: only --data is read, and never a test set (the task refuses them).
+        self.task = make_task(cfg, self.model)
+        self.dataset, self.data_info = self.task.data(self.rank, self.main)
         named = dict(self.model.named_parameters())
         self.net_params = [p for n, p in named.items() if not _is_quantile(n)]
         self.opt = torch.optim.Adam(self.net_params, lr=cfg.lr)
@@ -113,7 +113,6 @@ class Trainer:
         else:
             torch.manual_seed(derived_seed(cfg.seed, self.rank, "noise"))
 
-        self.dataset = RandomPatches(train_files, Augment(cfg.patch_size, cfg.min_scale), levels, cfg.seed, self.rank)
         cuda = self.device.type == "cuda"
         workers = cfg.workers if cfg.workers is not None else (min(4, os.cpu_count() or 1) if cuda else 0)
         # A generator of its own: the loader draws a base seed from it at every iter(), which would otherwise
@@ -129,7 +128,9 @@ class Trainer:
             DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
                 self.model, [n for n in named if _is_quantile(n)])
             self.net = DistributedDataParallel(self.model, device_ids=[self.device] if cuda else None)
-        self.amp = cfg.amp and cuda
+        self.amp = cfg.amp and bf16_is_fast(self.device)
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.model.to(memory_format=self.memory_format)
         if self.amp:
             # The entropy models take small probabilities as differences of CDF values, which bf16 would
             # round away: they run in fp32 (custom_fwd turns autocast off and casts their inputs).
@@ -154,7 +155,7 @@ class Trainer:
         return state
 
     def _load(self, ckpt: dict) -> None:
-        load_state_dict(self.model, ckpt["model"])
+        zoo.load_state_dict(self.model, ckpt["model"])
         self.opt.load_state_dict(ckpt["optimizer"])
         self.aux_opt.load_state_dict(ckpt["aux_optimizer"])
         self.step, self.elapsed0 = ckpt["step"], ckpt["elapsed"]
@@ -176,7 +177,7 @@ class Trainer:
             dist.all_gather_object(rng, {k: v.cpu() for k, v in self._rng_state().items()})
         return {
             "format": checkpoint.FORMAT, "version": checkpoint.VERSION, "config": to_dict(self.cfg),
-            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "model_config": zoo.config_to_dict(self.model.cfg), "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
             "aux_optimizer": self.aux_opt.state_dict(), "step": self.step, "elapsed": self.elapsed(),
             "train_seconds": self.train_seconds, "samples": self.samples, "skipped": self.skipped,
             "rng": rng, "world_size": self.world, "data": self.data_info, "validation": self.last_val,
@@ -216,17 +217,14 @@ class Trainer:
 
     # -- steps ----------------------------------------------------------------------------------------
 
-    def train_step(self, x: torch.Tensor, q: torch.Tensor) -> dict | None:
+    def train_step(self, batch) -> dict | None:
         """One optimisation step; None when it was skipped for a non-finite loss or gradient."""
-        x = x.to(self.device, non_blocking=True)
-        q = q.to(self.device).float()
+        batch = self.task.batch_to(batch, self.device, self.memory_format)
         for group in self.opt.param_groups:
             group["lr"] = self.lr()
         self.opt.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            out = self.net(x, q)
-        lmbda = self.model.lmbda(q)
-        res = rd_loss(out, x, lmbda, level_weights(lmbda, self.model.cfg.lmbdas, self.cfg.level_weight))
+            res = self.task.loss(self.net, self.model, batch)
         res["loss"].backward()
         norm = torch.nn.utils.clip_grad_norm_(self.net_params, self.cfg.clip)
         finite = bool(torch.isfinite(norm) & torch.isfinite(res["loss"]))  # the one host sync of a step
@@ -242,17 +240,13 @@ class Trainer:
             self.aux_opt.step()
         if not finite:
             return None
-        mse = res["mse"].tolist()
-        return {"loss": res["loss"].item(), "bpp": res["bpp"].mean().item(), "mse": sum(mse) / len(mse),
-                "psnr": sum(psnr(m) for m in mse) / len(mse), "aux": aux.item(), "grad_norm": norm.item()}
+        return {**self.task.metrics(res), "aux": aux.item(), "grad_norm": norm.item()}
 
     def validate(self) -> dict:
         t = time.monotonic()
         if self.main:
-            rows = evaluate(self.model, self.val_set, self.val_levels, self.device)
-            self.last_val = {"step": self.step, "levels": rows, "images": len(self.val_set)}
-            self.log({"event": "val", "step": self.step, "elapsed": round(self.elapsed(), 1),
-                      "images": len(self.val_set), "levels": rows})
+            self.last_val = {"step": self.step, **self.task.validate(self.model, self.device)}
+            self.log({"event": "val", "elapsed": round(self.elapsed(), 1), **self.last_val})
         self.val_time = time.monotonic() - t
         return self.last_val
 
@@ -320,15 +314,16 @@ class Trainer:
                 break
             if save and self.step > start:
                 self.save()
-            x, q = next(batches)
+            batch = next(batches)
             t = time.monotonic()
             lr = self.lr()
-            metrics = self.train_step(x, q)
+            metrics = self.train_step(batch)
             dt = time.monotonic() - t
             self.step += 1
             self.train_seconds += dt
-            self.samples += x.shape[0] * self.world
-            samples_log += x.shape[0] * self.world
+            n = len(batch[0]) * self.world
+            self.samples += n
+            samples_log += n
             seconds_log += dt
             self.step_time = dt if self.step_time == 0 else 0.9 * self.step_time + 0.1 * dt
             bar.update(1)

@@ -22,7 +22,7 @@ class Vcodec(ImageCodec):
     integer_quality = False
     default_qualities = (1, 2, 3, 4, 5, 6, 7, 8)
 
-    def __init__(self, model: str | None = None, device: str = "cpu", rdo: bool = True):
+    def __init__(self, model: str | None = None, device: str = "cpu", rdo: bool = False):
         try:
             import vcodec
 
@@ -37,7 +37,7 @@ class Vcodec(ImageCodec):
 
     @property
     def description(self) -> str:
-        from vcodec.codec.latent import RDO_WEIGHT
+        from vcodec.coding.latent import RDO_WEIGHT
 
         model = getattr(self._codec, "name", "default model")
         # The weights digest and the quantisation key the result cache: either change is re-measured.

@@ -15,10 +15,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vcodec.codec.container import MAX_PIXELS, MAX_SIDE
 from vcodec.errors import BitstreamError, UnsupportedInputError
 
-
+# The transforms hold whole-image activations (about 300 bytes a pixel at peak), so 32 MP is the most
+# that fits a 16 GiB machine without tiling.
+MAX_PIXELS = 1 << 25
+MAX_SIDE = 1 << 15
 
 @dataclass
 class Planes:

@@ -1,0 +1,68 @@
+"""Regression digests, in two layers, so that a retrain never touches the format's pins.
+
+- **Format**: vcodec-tiny with seeded random weights codes a fixed input; the sha256 of its bitstream is
+  pinned below. It changes only with the format, the coder or the encoder's choices (e.g. RDO), and
+  then on purpose, together with docs/format.md.
+- **Shipped weights**: the bitstream and the decoded pixels of the shipped model for a fixed input, in
+  ``tests/expected/<model>.json``. New weights change them: regenerate with
+  ``VCODEC_REGENERATE=1 python -m pytest tests/test_digests.py`` and commit the file with the weights.
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vcodec import zoo
+from vcodec.image import Codec
+
+EXPECTED = Path(__file__).parent / "expected"
+REGENERATE = os.environ.get("VCODEC_REGENERATE") == "1"
+
+# sha256 of the tiny model's bitstream per (quality, rdo); see the module docstring.
+FORMAT = {
+    (1.0, False): "813e500405953082403f4c1a375218e375d8f7c30fe21fe7e1ca41c1733c40a8",
+    (4.5, False): "ea145ce4aaa049a3c355f8a447b93dce6e07b39a83154061ec282e91ffbe982a",
+    (8.0, True): "5e94e11e835553dff07b5bf10aaa5f6d9318067a730430066a892ab2476a4897",
+}
+
+
+def fixed_image(h: int = 48, w: int = 80) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([xx * 3, yy * 5, (xx + yy) * 2 + 30 * np.sin(xx / 5.0)], axis=2).clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return Codec(zoo.make_coder_ready(zoo.build("vcodec-tiny")), name="vcodec-tiny")
+
+
+@pytest.mark.parametrize("quality, rdo", sorted(FORMAT))
+def test_format_digest_of_the_seeded_tiny_model(tiny, quality, rdo):
+    tiny.rdo = rdo
+    data = tiny.compress(fixed_image(), quality)
+    assert hashlib.sha256(data).hexdigest() == FORMAT[(quality, rdo)]
+
+
+@pytest.mark.parametrize("name", zoo.available_models())
+def test_shipped_weights_digests(name):
+    codec = Codec(name)
+    rows = {}
+    for quality in (1.0, 4.0, 8.0):
+        data = codec.compress(fixed_image(), quality)
+        pixels = codec.decompress(data)
+        rows[f"{quality:g}"] = {"bitstream": hashlib.sha256(data).hexdigest(),
+                                "pixels": hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest(),
+                                "bytes": len(data)}
+    path = EXPECTED / f"{name}.json"
+    record = {"model": name, "weights_digest": codec.digest.hex(), "input": "fixed_image() 80x48", "qualities": rows}
+    if REGENERATE:
+        path.write_text(json.dumps(record, indent=2) + "\n")
+    expected = json.loads(path.read_text())
+    assert expected["weights_digest"] == record["weights_digest"], "new weights: regenerate tests/expected"
+    assert expected == record

@@ -116,6 +116,22 @@ def test_export_and_init_weights(full_run, data, tmp_path):
     assert trainer.run() == "done" and trainer.step == 1
 
 
+def test_moving_average_is_kept_resumed_and_exported(full_run, data, tmp_path):
+    out, trainer, _ = full_run
+    ckpt = checkpoint.load(out / "last.pt")
+    name = "g_s.block"
+    ema, now, start = ckpt["ema"][name], ckpt["model"][name], trainer.ema[trainer.net_names.index(name)]
+    assert torch.equal(ema, start)
+    # Four steps with decay 0.999 move the average a little towards the weights, not onto them.
+    assert not torch.equal(ema, now)
+    plain, averaged = tmp_path / "plain.pt", tmp_path / "ema.pt"
+    export(out / "last.pt", plain, validate=False)
+    export(out / "last.pt", averaged, validate=False, ema=True)
+    a, b = zoo.load("vcodec-tiny", plain), zoo.load("vcodec-tiny", averaged)
+    assert a.digest != b.digest
+    assert torch.equal(b.g_s.block, ema.half().float()) and torch.equal(a.g_s.block, now.half().float())
+
+
 def test_level_weight_changes_the_loss(full_run, data, tmp_path):
     out, _, _ = full_run
     weighted = Trainer(config(data, tmp_path / "w", level_weight=0.5, steps=1))

@@ -49,6 +49,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--level-weight", type=float, default=S, metavar="P",
                    help="weight each sample's loss by lambda^-P, mean 1 over the levels; 0.5 evens out the levels' "
                         f"pull on the shared weights (default {d.level_weight:g}: unweighted)")
+    g.add_argument("--ema", type=float, default=S, metavar="DECAY",
+                   help=f"keep an exponential moving average of the weights, 0 for none (default {d.ema})")
     g.add_argument("--seed", type=int, default=S, help=f"(default {d.seed})")
     g = p.add_argument_group("validation, logs and checkpoints")
     g.add_argument("--val-fraction", type=float, default=S,
@@ -87,7 +89,7 @@ def export(args: argparse.Namespace) -> int:
     from vcodec.train.export import export as export_weights
 
     sidecar = export_weights(args.checkpoint, args.output, data=args.data, val_images=args.val_images,
-                             validate=not args.no_val, device=args.device)
+                             validate=not args.no_val, device=args.device, ema=args.ema)
     print(f"wrote {args.output} ({sidecar['steps']} steps)", file=sys.stderr)
     for row in (sidecar["validation"] or {}).get("levels", []):
         print(f"q={row['q']}  lambda={row['lmbda']:.4f}  bpp={row['bpp']:.4f}  PSNR={row['psnr']:.2f} dB")
@@ -114,6 +116,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     e.add_argument("checkpoint", help="a training checkpoint (OUT/last.pt)")
     e.add_argument("-o", "--output", required=True, help="weights file to write, e.g. vcodec/weights/vcodec-base.pt")
     e.add_argument("--data", help="the run's data folder, if it moved since training")
+    e.add_argument("--ema", action="store_true", help="export the moving average of the weights")
     e.add_argument("--val-images", type=int, help="validate on at most this many held-out images (default all)")
     e.add_argument("--no-val", action="store_true", help="skip the validation figures")
     e.add_argument("--device", default="cpu", help="device for the validation pass (default cpu)")

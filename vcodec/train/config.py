@@ -31,6 +31,8 @@ class TrainConfig:
     warmup: int | None = None  # None: WARMUP_SCRATCH, or WARMUP_INIT with init_weights
     clip: float = 1.0  # max gradient norm, as CompressAI's example trainer
     level_weight: float = 0.0  # power p of the per-sample loss weight lmbda**-p (losses.level_weights)
+    ema: float = 0.999  # decay of the exponential moving average of the weights (0: none); export --ema
+    val_ema: bool = True  # validate the EMA weights too
     val_fraction: float = 0.05
     val_images: int = 8
     val_levels: tuple[int, ...] | None = None  # None: every level

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from vcodec.datasets import list_images, split, validation_images
+from vcodec.errors import VcodecError
 from vcodec import zoo
 from vcodec.train import checkpoint
 from vcodec.train.config import TrainConfig, to_dict
@@ -23,7 +24,7 @@ from vcodec.train.losses import evaluate
 
 
 def export(ckpt_path: str | Path, out: str | Path, data: str | None = None, val_images: int | None = None,
-           validate: bool = True, device: str = "cpu") -> dict:
+           validate: bool = True, device: str = "cpu", ema: bool = False) -> dict:
     """Write ``out`` and its sidecar ``out`` with suffix .json; return the sidecar's content.
 
     Validation runs on the run's own held-out split (the same file-name hash), every level, on at most
@@ -35,7 +36,12 @@ def export(ckpt_path: str | Path, out: str | Path, data: str | None = None, val_
     entry = zoo.entry(cfg["model"])
     stored = ckpt.get("model_config")
     model = zoo.build(entry.name, zoo.config_from_dict(entry.config, stored) if stored else None)
-    zoo.make_coder_ready(zoo.load_state_dict(model, ckpt["model"]))
+    state = dict(ckpt["model"])
+    if ema:
+        if not ckpt.get("ema"):
+            raise VcodecError(f"{ckpt_path} holds no moving average of the weights (trained with --ema 0?)")
+        state.update(ckpt["ema"])
+    zoo.make_coder_ready(zoo.load_state_dict(model, state))
 
     validation = None
     if validate:
@@ -56,6 +62,7 @@ def export(ckpt_path: str | Path, out: str | Path, data: str | None = None, val_
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "checkpoint": str(Path(ckpt_path).resolve()),
         "steps": ckpt["step"],
+        "ema": ckpt.get("ema_decay") if ema else None,
         "skipped_steps": ckpt["skipped"],
         "samples": ckpt["samples"],
         "wall_time_s": round(ckpt["elapsed"], 1),

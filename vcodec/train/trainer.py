@@ -14,6 +14,7 @@ resumed run continues exactly where the saved one stood.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -104,6 +105,9 @@ class Trainer:
         named = dict(self.model.named_parameters())
         self.net_params = [p for n, p in named.items() if not _is_quantile(n)]
         self.opt = torch.optim.Adam(self.net_params, lr=cfg.lr)
+        self.net_names = [n for n in named if not _is_quantile(n)]
+        # Exponential moving average of the weights (EMA, decay cfg.ema): exported with --ema.
+        self.ema = [p.detach().clone() for p in self.net_params] if cfg.ema else None
         self.aux_opt = torch.optim.Adam([p for n, p in named.items() if _is_quantile(n)], lr=cfg.aux_lr)
 
         self.step, self.elapsed0, self.train_seconds, self.samples, self.skipped = 0, 0.0, 0.0, 0, 0
@@ -161,6 +165,9 @@ class Trainer:
         self.step, self.elapsed0 = ckpt["step"], ckpt["elapsed"]
         self.train_seconds, self.samples, self.skipped = ckpt["train_seconds"], ckpt["samples"], ckpt["skipped"]
         self.last_val = ckpt.get("validation")
+        if self.ema is not None and ckpt.get("ema"):
+            for e, name in zip(self.ema, self.net_names):
+                e.copy_(ckpt["ema"][name])
         rng = ckpt.get("rng", [])
         if len(rng) == self.world:
             torch.set_rng_state(rng[self.rank]["cpu"])
@@ -182,6 +189,7 @@ class Trainer:
             "train_seconds": self.train_seconds, "samples": self.samples, "skipped": self.skipped,
             "rng": rng, "world_size": self.world, "data": self.data_info, "validation": self.last_val,
             "hardware": hardware(self.device, self.world),
+            "ema": dict(zip(self.net_names, self.ema)) if self.ema is not None else None, "ema_decay": self.cfg.ema,
         }
 
     def save(self) -> Path:
@@ -230,6 +238,8 @@ class Trainer:
         finite = bool(torch.isfinite(norm) & torch.isfinite(res["loss"]))  # the one host sync of a step
         if finite:
             self.opt.step()
+            if self.ema is not None:
+                torch._foreach_lerp_(self.ema, [p.detach() for p in self.net_params], 1.0 - self.cfg.ema)
         else:
             self.skipped += 1
             self.opt.zero_grad(set_to_none=True)
@@ -247,8 +257,26 @@ class Trainer:
         if self.main:
             self.last_val = {"step": self.step, **self.task.validate(self.model, self.device)}
             self.log({"event": "val", "elapsed": round(self.elapsed(), 1), **self.last_val})
+            if self.ema is not None and self.cfg.val_ema:
+                with self.ema_weights():
+                    rows = self.task.validate(self.model, self.device)
+                self.log({"event": "val_ema", "elapsed": round(self.elapsed(), 1), "step": self.step, **rows})
         self.val_time = time.monotonic() - t
         return self.last_val
+
+    @contextlib.contextmanager
+    def ema_weights(self):
+        """The model holds the EMA weights inside the block, its own weights again after it."""
+        saved = [p.detach().clone() for p in self.net_params]
+        with torch.no_grad():
+            for p, e in zip(self.net_params, self.ema):
+                p.copy_(e)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, s in zip(self.net_params, saved):
+                    p.copy_(s)
 
     def _stop_reason(self) -> str | None:
         cfg = self.cfg

@@ -11,6 +11,7 @@ import torch
 
 from vcodec import zoo
 from vcodec.coding.latent import LatentCoder
+from vcodec.errors import BitstreamError
 from vcodec.models.contract import CodableModel
 
 from conftest import smooth_image
@@ -66,8 +67,12 @@ def test_contract_context_is_used_by_the_context_model():
     c = LatentCoder(build_context_toy())
     x, context = _input(c.model)
     latents = c.encode(x, 1.0, context=context)
-    other = c.decode(latents.z_bytes, latents.y_bytes, x.shape[2], x.shape[3], 1.0, context=context * 0.5)
-    assert not torch.equal(other, latents.y_hat)  # a decoder with another reference decodes other latents
+    # A decoder with another reference has other probability models: other latents, or invalid symbols.
+    try:
+        other = c.decode(latents.z_bytes, latents.y_bytes, x.shape[2], x.shape[3], 1.0, context=context * 0.5)
+    except BitstreamError:
+        return
+    assert not torch.equal(other, latents.y_hat)
 
 
 def test_contract_model_reports_latent_error_weights():

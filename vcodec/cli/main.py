@@ -76,7 +76,7 @@ def _encode_image(args, source: str):
     img = open_image(io.BytesIO(read_input(source)) if source == STDIO else source)
     codec = get_codec(args.model, args.device)
     t = time.perf_counter()
-    data = codec.compress(img, args.quality)
+    data = codec.compress(img, args.quality, effort=args.effort)
     return img, data, time.perf_counter() - t
 
 
@@ -191,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", required=True, help="output .vcc file or - for stdout")
     e.add_argument("-q", "--quality", type=quality, default=DEFAULT_QUALITY,
                    help=f"1 (smallest) to 8 (best); fractions interpolate (default {DEFAULT_QUALITY:g})")
+    e.add_argument("--effort", type=int, default=4, metavar="E",
+                   help="encoder effort 1 (fastest) .. 9 (smallest files); the decoder is the same (default 4)")
     common(e, DEFAULT_MODEL)
     e.set_defaults(func=cmd_encode)
 
@@ -207,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("roundtrip", help="encode and decode an image (the bundled sample by default); print size and PSNR")
     r.add_argument("input", nargs="?", help="image file (default: the bundled sample)")
     r.add_argument("-q", "--quality", type=quality, default=DEFAULT_QUALITY, help="1 to 8")
+    r.add_argument("--effort", type=int, default=4, metavar="E", help="encoder effort 1 .. 9 (default 4)")
     common(r, DEFAULT_MODEL)
     r.set_defaults(func=cmd_roundtrip)
 

@@ -22,6 +22,7 @@ import constriction
 import numpy as np
 import torch
 
+from vcodec.coding.effort import Effort
 from vcodec.entropy import MAX_RESIDUAL, ChannelTables, ScaleTable, check_finite
 from vcodec.errors import BitstreamError, ModelError
 from vcodec.models.contract import CodableModel
@@ -119,19 +120,26 @@ class LatentCoder:
         check_finite("the latent y", y.cpu().numpy())
         return y
 
-    @torch.no_grad()
     def encode(self, x: torch.Tensor, q: float, context: torch.Tensor | None = None, measure: bool = False,
-               rdo: bool = True) -> Latents:
+               rdo: bool = False, effort: Effort | None = None) -> Latents:
         """x: (1, 3, H, W) float in [0, 1], H and W multiples of the model stride; q a model level.
 
         ``rdo`` chooses the residuals by rate-distortion cost instead of plain rounding (see RDO_WEIGHT).
+        ``effort`` above the default refines the latents against the decoder first (vcodec.coding.refine).
         ``measure`` also returns the ideal information content of z and y (benchmarks only: it costs
         an extra likelihood pass on every slice)."""
-        return self.encode_latent(self.latent(x, q, context), q, context, measure, rdo)
+        with torch.no_grad():
+            y = self.latent(x, q, context)
+        z = None
+        if effort is not None and effort.iterations:
+            from vcodec.coding.refine import refine
+
+            y, z = refine(self, x, y, q, effort, context)
+        return self.encode_latent(y, q, context, measure, rdo, z)
 
     @torch.no_grad()
     def encode_latent(self, y: torch.Tensor, q: float, context: torch.Tensor | None = None, measure: bool = False,
-                      rdo: bool = True, z: torch.Tensor | None = None) -> Latents:
+                      rdo: bool = False, z: torch.Tensor | None = None) -> Latents:
         """Code a gained latent ``y`` (float64), with its hyper-latent ``z`` (by default ``hyper_analysis(y)``)."""
         _, inv_gain = self.f64.gains(self._q(q), torch.float64)
         rdo_w = self.rdo_weights(q, inv_gain).split(self.model.slices, dim=1) if rdo else None

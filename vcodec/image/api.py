@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from vcodec import zoo
+from vcodec.coding.effort import DEFAULT_EFFORT, effort as effort_level
 from vcodec.coding.latent import LatentCoder
 from vcodec.coding.quality import Quality, user_range
 from vcodec.errors import BitstreamError, VcodecError
@@ -47,10 +48,12 @@ class Codec:
     zero by their rate-distortion cost instead (smaller files at lower quality; with the shipped weights it
     loses 1.6 % BD-rate on the held-out split, so it is off); decoding is the same.
     ``model`` is a registered name or a loaded model; ``weights`` a weights file (which names its model).
+    ``effort`` (1 .. 9, default 4) is how hard the encoder searches (``vcodec.coding.effort``); it changes
+    the encoder only, never what the decoder needs.
     """
 
     def __init__(self, model: str | torch.nn.Module = zoo.DEFAULT_MODEL, device: str = "cpu", weights=None,
-                 name: str | None = None, rdo: bool = False):
+                 name: str | None = None, rdo: bool = False, effort: int = DEFAULT_EFFORT):
         dev = _device(device)
         if isinstance(model, str) or model is None:
             model = zoo.load(model, weights)
@@ -59,6 +62,7 @@ class Codec:
         self.digest = getattr(model, "digest", None) or zoo.digest(model)
         self.coder = LatentCoder(model, dev)
         self.rdo = rdo
+        self.effort = effort_level(effort).level
 
     @property
     def quality_range(self) -> tuple[float, float]:
@@ -73,13 +77,14 @@ class Codec:
         h, w = rgb.shape[:2]
         return F.pad(x, (0, (-w) % s, 0, (-h) % s), mode="replicate")
 
-    def encode_planes(self, planes: Planes, quality) -> tuple[bytes, torch.Tensor]:
+    def encode_planes(self, planes: Planes, quality, effort: int | None = None) -> tuple[bytes, torch.Tensor]:
         """The bitstream and the latents the decoder will rebuild (for tests and analysis)."""
         q = self.quality(quality)
+        e = effort_level(self.effort if effort is None else effort)
         h, w = planes.rgb.shape[:2]
         if not (w <= MAX_SIDE and h <= MAX_SIDE and w * h <= MAX_PIXELS):
             raise VcodecError(f"image of {w}x{h} is too large (at most {MAX_PIXELS >> 20} MP and {MAX_SIDE} a side)")
-        latents = self.coder.encode(self._pad(planes.rgb), q.level, rdo=self.rdo)
+        latents = self.coder.encode(self._pad(planes.rgb), q.level, rdo=self.rdo or e.rdo, effort=e)
         header = ImageHeader(mode=planes.mode, width=w, height=h, quality=q, model=self.name, digest=self.digest,
                              kind=planes.kind, flags=FLAG_REDUCED_16BIT if planes.reduced_16bit else 0)
         img = ImageFile(header, latents.z_bytes, latents.y_bytes,
@@ -87,12 +92,13 @@ class Codec:
                         palette=planes.palette if planes.mode == "P" else None)
         return bitstream.pack(img), latents.y_hat
 
-    def compress(self, img, quality=DEFAULT_QUALITY):
+    def compress(self, img, quality=DEFAULT_QUALITY, effort: int | None = None):
         """Bitstream bytes of an image: PIL image, file path, numpy (H, W[, C]) uint8/uint16/float in [0, 1],
-        or tensor (C, H, W) in [0, 1]. A batch tensor (N, C, H, W) gives a list of bitstreams."""
+        or tensor (C, H, W) in [0, 1]. A batch tensor (N, C, H, W) gives a list of bitstreams.
+        ``effort`` overrides the codec's effort for this call."""
         if isinstance(img, torch.Tensor) and img.ndim == 4:
-            return [self.compress(im, quality) for im in img]
-        return self.encode_planes(to_planes(img), quality)[0]
+            return [self.compress(im, quality, effort) for im in img]
+        return self.encode_planes(to_planes(img), quality, effort)[0]
 
     def parse(self, data: bytes) -> ImageFile:
         """The image units of ``data``, checked against this codec's model and weights."""
@@ -137,9 +143,10 @@ def get_codec(model: str = zoo.DEFAULT_MODEL, device: str = "cpu") -> Codec:
     return Codec(model, device)
 
 
-def compress(img, quality=DEFAULT_QUALITY, model: str = zoo.DEFAULT_MODEL, device: str = "cpu"):
+def compress(img, quality=DEFAULT_QUALITY, model: str = zoo.DEFAULT_MODEL, device: str = "cpu",
+             effort: int | None = None):
     """Compress an image with a cached :class:`Codec`; see :meth:`Codec.compress`."""
-    return get_codec(model, device).compress(img, quality)
+    return get_codec(model, device).compress(img, quality, effort)
 
 
 def decompress(data: bytes, output: str | None = None, device: str = "cpu"):

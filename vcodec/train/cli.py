@@ -24,7 +24,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", default=S, help="folder of training images (searched recursively)")
     g.add_argument("--out", default=S, help="folder for checkpoints (last.pt) and the log (log.jsonl)")
     g.add_argument("--model", default=S, help=f"model name (default {d.model})")
-    g.add_argument("--task", default=S, help=f"what to train (default {d.task}: the still-image RD loss)")
+    g.add_argument("--task", default=S, choices=("image", "video"),
+                   help=f"what to train (default {d.task}: the still-image RD loss; video: the P-frame model)")
+    g.add_argument("--photos", default=S, help="video task: a folder of stills for synthetic motion")
+    g.add_argument("--sequence-length", type=int, default=S, help=f"video task: frames a sequence (default {d.sequence_length})")
+    g.add_argument("--synthetic-share", type=float, default=S,
+                   help=f"video task: share of synthetic sequences (default {d.synthetic_share})")
     g.add_argument("--resume", default=S, metavar="CKPT", help="continue a run from its checkpoint")
     g.add_argument("--init-weights", default=S, metavar="PT",
                    help="start from trained weights (a weights file or checkpoint), fresh optimizers, short warmup")
@@ -49,6 +54,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--level-weight", type=float, default=S, metavar="P",
                    help="weight each sample's loss by lambda^-P, mean 1 over the levels; 0.5 evens out the levels' "
                         f"pull on the shared weights (default {d.level_weight:g}: unweighted)")
+    g.add_argument("--freeze", type=lambda t: tuple(filter(None, t.split(","))), default=S, metavar="PREFIXES",
+                   help="comma-separated parameter-name prefixes to hold fixed, e.g. g_a,g_s,lrp_nets: with "
+                        "the transforms fixed a step trains the entropy model at a fraction of the cost")
     g.add_argument("--ema", type=float, default=S, metavar="DECAY",
                    help=f"keep an exponential moving average of the weights, 0 for none (default {d.ema})")
     g.add_argument("--seed", type=int, default=S, help=f"(default {d.seed})")
@@ -59,6 +67,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--val-levels", type=_levels, default=S, help="levels to validate, e.g. 0,3,7 (default all)")
     g.add_argument("--val-every", type=int, default=S,
                    help=f"steps between validations, 0 for none (default {d.val_every})")
+    g.add_argument("--no-val-ema", dest="val_ema", action="store_false", default=S,
+                   help="validate the weights only, not their moving average too")
     g.add_argument("--log-every", type=int, default=S, help=f"steps between log lines (default {d.log_every})")
     g.add_argument("--ckpt-minutes", type=float, default=S,
                    help=f"minutes between checkpoints (default {d.ckpt_minutes})")

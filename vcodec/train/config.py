@@ -15,7 +15,11 @@ DEFAULT_STEPS = 200_000
 
 @dataclass(frozen=True)
 class TrainConfig:
-    task: str = "image"  # what a step optimises (vcodec.train.tasks)
+    task: str = "image"  # what a step optimises (vcodec.train.tasks): image or video
+    photos: str = ""  # video task: stills for synthetic motion (the image training folder)
+    intra_model: str = "vcodec-base"  # video task: the frozen image model of the I-frames
+    sequence_length: int = 3  # video task: frames a sequence (an I-frame, then P-frames)
+    synthetic_share: float = 0.5  # video task: share of sequences made from photos
     model: str = "vcodec-base"
     data: str = ""
     out: str = ""
@@ -31,6 +35,7 @@ class TrainConfig:
     warmup: int | None = None  # None: WARMUP_SCRATCH, or WARMUP_INIT with init_weights
     clip: float = 1.0  # max gradient norm, as CompressAI's example trainer
     level_weight: float = 0.0  # power p of the per-sample loss weight lmbda**-p (losses.level_weights)
+    freeze: tuple[str, ...] = ()  # parameter-name prefixes that do not train (e.g. g_a, g_s: a cheap phase)
     ema: float = 0.999  # decay of the exponential moving average of the weights (0: none); export --ema
     val_ema: bool = True  # validate the EMA weights too
     val_fraction: float = 0.05
@@ -62,8 +67,7 @@ FIELDS = tuple(f.name for f in fields(TrainConfig))
 def merge(stored: dict, given: dict) -> TrainConfig:
     """The config of a resumed run: the stored recipe, then the options given now on top."""
     base = {k: v for k, v in stored.items() if k in FIELDS and k not in SESSION_FIELDS}
-    if isinstance(base.get("val_levels"), list):
-        base["val_levels"] = tuple(base["val_levels"])
+    base = {k: tuple(v) if isinstance(v, list) else v for k, v in base.items()}  # JSON gave lists back
     return replace(TrainConfig(**base), **given)
 
 

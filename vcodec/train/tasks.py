@@ -1,7 +1,9 @@
 """Training tasks: what one step optimises. The loop (``vcodec.train.trainer``) owns devices, DDP,
 clocks, checkpoints, signals and the schedule, and runs one task:
 
-    task.data(cfg, rank)        -> (training dataset of (step, slot) keys, data info for logs and export)
+    task.build_model(init)      -> the model to train (fresh, or from the weights file ``init``)
+    task.bind(model, device)    -> after the model is built and placed
+    task.data(rank, main)       -> (training dataset of (step, slot) keys, data info for logs and export)
     task.batch_to(batch, device, memory_format) -> the batch on the device
     task.loss(net, model, batch) -> {"loss": scalar tensor, ...}  (forward under the loop's autocast)
     task.metrics(result)         -> floats to log (after the step's one host sync)
@@ -35,14 +37,23 @@ class ImageRD:
 
     name = "image"
 
-    def __init__(self, cfg, levels: int, lmbdas: tuple[float, ...]):
-        self.cfg, self.levels, self.lmbdas = cfg, levels, lmbdas
-        self.val_levels = list(cfg.val_levels) if cfg.val_levels is not None else list(range(levels))
-        if any(not 0 <= q < levels for q in self.val_levels):
-            raise VcodecError(f"--val-levels must lie in 0..{levels - 1}")
+    def __init__(self, cfg):
+        self.cfg = cfg
         if not 0 <= cfg.level_weight <= 2:
             raise VcodecError(f"--level-weight must be from 0 to 2, got {cfg.level_weight:g}")
         self.val_set: list[torch.Tensor] = []
+
+    def build_model(self, init: str | None):
+        from vcodec import zoo
+
+        return zoo.load(self.cfg.model, weights=init, coding=False) if init else zoo.build(self.cfg.model)
+
+    def bind(self, model, device) -> None:
+        self.levels, self.lmbdas, self.device = model.levels, tuple(model.cfg.lmbdas), device
+        cfg = self.cfg
+        self.val_levels = list(cfg.val_levels) if cfg.val_levels is not None else list(range(self.levels))
+        if any(not 0 <= q < self.levels for q in self.val_levels):
+            raise VcodecError(f"--val-levels must lie in 0..{self.levels - 1}")
 
     def data(self, rank: int, main: bool):
         cfg = self.cfg
@@ -76,10 +87,10 @@ class ImageRD:
         return {"levels": evaluate(model, self.val_set, self.val_levels, device), "images": len(self.val_set)}
 
 
-TASKS = {"image": ImageRD}
+def make_task(cfg):
+    from vcodec.train.video_task import VideoRD
 
-
-def make_task(cfg, model):
-    if cfg.task not in TASKS:
-        raise VcodecError(f"unknown training task {cfg.task!r}; known: {', '.join(TASKS)}")
-    return TASKS[cfg.task](cfg, model.levels, tuple(model.cfg.lmbdas))
+    tasks = {"image": ImageRD, "video": VideoRD}
+    if cfg.task not in tasks:
+        raise VcodecError(f"unknown training task {cfg.task!r}; known: {', '.join(tasks)}")
+    return tasks[cfg.task](cfg)

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from vcodec.datasets import StepBatches, derived_seed
 from vcodec.errors import VcodecError
 from vcodec import zoo
+from vcodec.devices import bf16_is_fast
 from vcodec.train import checkpoint, schedule
 from vcodec.train.config import TrainConfig, merge, plan, to_dict
 from vcodec.train.tasks import make_task
@@ -59,18 +60,6 @@ def hardware(device: torch.device, world: int) -> str:
     return f"{cpu}, {torch.get_num_threads()} threads" + (f" x {world} processes" if world > 1 else "")
 
 
-def bf16_is_fast(device: torch.device) -> bool:
-    """bf16 autocast pays on CUDA and on CPUs with native bf16 arithmetic (AVX512-BF16 or AMX); elsewhere
-    the CPU emulates it, slower than fp32."""
-    if device.type == "cuda":
-        return True
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return False
-    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
-
-
 class Trainer:
     def __init__(self, cfg: TrainConfig, ckpt: dict | None = None):
         if not cfg.data:
@@ -94,18 +83,22 @@ class Trainer:
 
         # Model: identical initial weights on every rank (same seed), then per-rank noise below.
         torch.manual_seed(cfg.seed)
-        if cfg.init_weights and ckpt is None:
-            self.model = zoo.load(cfg.model, weights=cfg.init_weights, coding=False)
-        else:
-            self.model = zoo.build(cfg.model)
+        self.task = make_task(cfg)
+        self.model = self.task.build_model(cfg.init_weights if ckpt is None else None)
         self.model.to(self.device).train()
+        self.task.bind(self.model, self.device)
         # Data: only --data is read, and never a test set (the task refuses them).
-        self.task = make_task(cfg, self.model)
         self.dataset, self.data_info = self.task.data(self.rank, self.main)
         named = dict(self.model.named_parameters())
-        self.net_params = [p for n, p in named.items() if not _is_quantile(n)]
+        frozen = tuple(cfg.freeze)
+        for n, p in named.items():
+            if frozen and n.startswith(frozen):
+                p.requires_grad_(False)
+        self.net_names = [n for n, p in named.items() if not _is_quantile(n) and p.requires_grad]
+        self.net_params = [named[n] for n in self.net_names]
+        if not self.net_params:
+            raise VcodecError(f"--freeze {','.join(frozen)} leaves nothing to train")
         self.opt = torch.optim.Adam(self.net_params, lr=cfg.lr)
-        self.net_names = [n for n in named if not _is_quantile(n)]
         # Exponential moving average of the weights (EMA, decay cfg.ema): exported with --ema.
         self.ema = [p.detach().clone() for p in self.net_params] if cfg.ema else None
         self.aux_opt = torch.optim.Adam([p for n, p in named.items() if _is_quantile(n)], lr=cfg.aux_lr)
@@ -132,7 +125,7 @@ class Trainer:
             DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
                 self.model, [n for n in named if _is_quantile(n)])
             self.net = DistributedDataParallel(self.model, device_ids=[self.device] if cuda else None)
-        self.amp = cfg.amp and bf16_is_fast(self.device)
+        self.amp = cfg.amp and bf16_is_fast(self.device.type)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.model.to(memory_format=self.memory_format)
         if self.amp:

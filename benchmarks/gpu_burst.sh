@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# One chunk of training on a lent GPU machine, in one prepared command (docs/training.md, "GPU burst").
+#
+#   here, once:   bash benchmarks/gpu_burst.sh prepare
+#                 -> .burst/ (ignored by git): cp312 wheels of what the GPU machine lacks (compressai,
+#                    constriction, pytorch-msssim) and a copy of the training photos and video clips
+#   there:        device run, carry [".burst"], command:
+#                 bash benchmarks/gpu_burst.sh run [MINUTES] [TASK]
+#                 -> installs the wheels, trains MINUTES (default 8.5, at most 9) from the shipped weights
+#                    in bf16 with torch.compile, exports, validates on the held-out split, and leaves
+#                    the weights (fp16, ~12 MB), the sidecar and the logs in $OUT (files of at most 16 MB)
+#   here, after:  cp /work/.device/.../vcodec-base.pt vcodec/weights/ (and the .json), then measure Kodak
+#
+# TASK is image (vcodec-base, the default) or video (the P-frame model vcodec-p, from vcodec-p's weights
+# if they ship, else from the image model). The same command runs here on the CPU (the wheels are
+# skipped where the packages import already): bash benchmarks/gpu_burst.sh run 1
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BURST=.burst
+PY=${PYTHON:-python3}
+
+prepare() {
+    grep -qx '/.burst/' .git/info/exclude 2>/dev/null || echo '/.burst/' >> .git/info/exclude
+    mkdir -p "$BURST/wheels" "$BURST/data"
+    "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 -d "$BURST/wheels" compressai==1.2.8 constriction pytorch-msssim
+    rm -rf "$BURST/data/train" "$BURST/data/video"
+    cp -r ../shared/datasets/train "$BURST/data/train"
+    cp -r ../shared/datasets/video/vimeo_septuplet_sample "$BURST/data/video"
+    du -sh "$BURST" . | sed 's/^/size: /'
+}
+
+run() {
+    local minutes=${1:-8.5} task=${2:-image}
+    local out=${OUT:-/tmp/burst-out} site=/tmp/burst-site run=/tmp/burst-run
+    mkdir -p "$out"
+    if ! "$PY" -c "import compressai, constriction, pytorch_msssim" 2>/dev/null; then
+        "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" \
+            "$BURST"/wheels/*.whl
+        export PYTHONPATH="$site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+    else
+        export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+    fi
+    local data=$BURST/data
+    [ -d "$data/train" ] || data=../shared/datasets  # the CPU rehearsal, without a prepared folder
+    local photos=$data/train clips=$data/video
+    [ -d "$clips" ] || clips=$data/video/vimeo_septuplet_sample
+    "$PY" - <<'EOF' | tee "$out/device.txt"
+import platform, torch
+print("torch", torch.__version__, "python", platform.python_version(),
+      "cuda", torch.cuda.get_device_name() if torch.cuda.is_available() else "none")
+EOF
+    local model=vcodec-base init=vcodec/weights/vcodec-base.pt extra=()
+    if [ "$task" = video ]; then
+        model=vcodec-p
+        [ -f vcodec/weights/vcodec-p.pt ] && init=vcodec/weights/vcodec-p.pt
+        extra=(--task video --data "$clips" --photos "$photos" --batch-size 16)
+    else
+        extra=(--data "$photos" --batch-size 32 --level-weight 0.5)
+    fi
+    rm -rf "$run"
+    # lr 1e-4 to 80 % of the chunk, then 0.3x: each chunk ends on the low rate, as the shipped runs do.
+    PYTHONUNBUFFERED=1 "$PY" -m vcodec.train run --model "$model" --init-weights "$init" --out "$run" \
+        --time-budget "$minutes" --schedule 0:1,0.8:0.3 --patch-size 256 --lr 1e-4 \
+        --val-every 1000000 --log-every 20 --no-progress "${extra[@]}" 2>&1 | tail -n 40 | tee "$out/train.txt"
+    "$PY" -m vcodec.train export "$run/last.pt" -o "$out/$model.pt" --ema 2>&1 | tee "$out/export.txt"
+    cp "$run/log.jsonl" "$out/log.jsonl"
+    ls -l "$out"
+}
+
+case "${1:-}" in
+    prepare) prepare ;;
+    run) shift; run "$@" ;;
+    *) echo "usage: $0 prepare | run [MINUTES] [image|video]" >&2; exit 2 ;;
+esac

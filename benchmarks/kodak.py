@@ -92,7 +92,7 @@ def choose_codecs(args) -> tuple[list[CodecSpec], list[str]]:
 
 
 def _fmt_time(curve: Curve, which: str) -> str:
-    value = curve.mean_time(which)
+    value = curve.median_time(which)
     return report.fmt(value, ".3f" if value < 10 else ".0f")
 
 
@@ -132,7 +132,7 @@ def build_markdown(measured: list[Curve], qualities: dict[str, tuple], reference
         )
     lines += [
         "",
-        f"Times: mean per image over the quality sweep, {args.workers} worker process(es) on a "
+        f"Times: median per image (over the images, then the quality sweep), {args.workers} worker process(es) on a "
         f"{os.cpu_count()}-core CPU, one thread per encoder; published curves carry the times in their files "
         "(other machines, GPUs for the learned ones), not comparable. *Cross-check*: BD-rate vs VTM of the "
         "same codec measured independently on this project's machine (`anchors/kodak/measured/`), with its own "

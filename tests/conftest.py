@@ -1,6 +1,12 @@
-import numpy as np
-import pytest
-import torch
+import os
+
+# Threads that wait passively, as the vcodec command sets them (vcodec.cli.main): on a machine whose cores
+# are busy, OpenMP's spinning threads make the many small ops of a tiled image 20x slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(scope="session")

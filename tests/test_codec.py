@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 
 import vcodec
 from vcodec.cli.main import sample_image
@@ -174,7 +174,7 @@ def test_corrupt_payload_with_valid_crc_never_crashes(codec, rng):
     parsed = bitstream.parse(codec.compress(smooth_image(rng, 64, 64), 5))
     for seed in range(6):
         r = np.random.default_rng(seed)
-        parsed.z, parsed.y = (bytes(r.integers(0, 256, len(s), dtype=np.uint8)) for s in (parsed.z, parsed.y))
+        parsed.tiles = [tuple(bytes(r.integers(0, 256, len(s), dtype=np.uint8)) for s in parsed.tiles[0])]
         try:
             out = codec.decompress(bitstream.pack(parsed))
         except BitstreamError:
@@ -193,8 +193,25 @@ def test_cpu_and_gpu_decode_the_same_latents(codec, rng):
         assert torch.equal(dec.decode_latents(data)[1].cpu(), enc.decode_latents(data)[1].cpu())
 
 
-def test_oversized_image_is_refused_before_decoding(codec, tmp_path):
-    path = tmp_path / "huge.png"
-    Image.new("L", (6000, 6000)).save(path)  # 36 MP, over the 32 MP limit; compresses to a few KB
-    with pytest.raises(UnsupportedInputError, match="larger than vcodec codes"):
+def test_oversized_image_is_refused_before_decoding(codec, tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.new("L", (3000, 2000)).save(path)  # compresses to a few KB
+
+    def no_decoding(self):
+        raise AssertionError("pixels decoded before the size was checked")
+
+    monkeypatch.setattr(codec, "max_pixels", 4_000_000)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    with pytest.raises(UnsupportedInputError, match=r"3000x2000 \(6.0 MP\) is larger than vcodec codes \(4 MP\)"):
         codec.compress(path, 4)
+
+
+def test_size_errors_name_the_limit_that_is_passed():
+    from vcodec.image.io import check_size
+
+    check_size(16384, 16384)  # 256 MP: the default limit
+    check_size(9000, 9000)  # was refused as "at most 32768 a side"
+    with pytest.raises(UnsupportedInputError, match=r"9000x9000 \(81.0 MP\) is larger than vcodec codes \(64 MP\)"):
+        check_size(9000, 9000, max_pixels=64_000_000)
+    with pytest.raises(UnsupportedInputError, match="at most 65535 px a side"):
+        check_size(70000, 10)

@@ -21,7 +21,7 @@ from conftest import smooth_image
 def _image(mode="RGB", **kw) -> ImageFile:
     header = ImageHeader(mode=mode, width=33, height=17, quality=Quality(325), model="vcodec-base",
                          digest=b"\x01" * 8, **kw)
-    return ImageFile(header, z=b"zzzz", y=b"yyyyyyyy", alpha=b"alpha" if mode in ("RGBA", "LA") else None,
+    return ImageFile(header, [(b"zzzz", b"yyyyyyyy")], alpha=b"alpha" if mode in ("RGBA", "LA") else None,
                      palette=bytes(768) if mode == "P" else None)
 
 
@@ -52,7 +52,7 @@ def test_image_pack_parse_roundtrip():
     out = bitstream.parse(bitstream.pack(img))
     h = out.header
     assert (h.mode, h.width, h.height, h.quality.user, h.kind, h.flags) == ("RGBA", 33, 17, 3.25, "tensor", 1)
-    assert (out.z, out.y, out.alpha, out.metadata) == (img.z, img.y, img.alpha, img.metadata)
+    assert (out.tiles, out.alpha, out.metadata) == (img.tiles, img.alpha, img.metadata)
 
 
 def test_version_1_files_get_a_clear_message():

@@ -1,7 +1,7 @@
 """Regression digests, in two layers, so that a retrain never touches the format's pins.
 
-- **Format**: vcodec-tiny with seeded random weights codes a fixed input; the sha256 of its bitstream is
-  pinned below. It changes only with the format, the coder or the encoder's choices (e.g. RDO), and
+- **Format**: vcodec-tiny with seeded random weights codes a fixed input, whole and in tiles; the sha256 of
+  its bitstream is pinned below. It changes only with the format, the coder or the encoder's choices (e.g. RDO), and
   then on purpose, together with docs/format.md.
 - **Shipped weights**: the bitstream and the decoded pixels of the shipped model for a fixed input, in
   ``tests/expected/<model>.json``. New weights change them: regenerate with
@@ -47,6 +47,17 @@ def test_format_digest_of_the_seeded_tiny_model(tiny, quality, rdo):
     tiny.rdo = rdo
     data = tiny.compress(fixed_image(), quality)
     assert hashlib.sha256(data).hexdigest() == FORMAT[(quality, rdo)]
+
+
+# The same for a tiled image: 128 px tiles (six LATENTS units) and 256 px transform windows.
+TILED = "4364d97640876995bd2a3906ec34dd8bbc733c50db41788a40d0870dda32a894"
+
+
+def test_format_digest_of_a_tiled_image(tiny):
+    from vcodec.coding.tiles import Tiling
+
+    tiled = Codec(tiny.model, name="vcodec-tiny", tiling=Tiling(tile=128, window=256))
+    assert hashlib.sha256(tiled.compress(fixed_image(200, 300), 4.5)).hexdigest() == TILED
 
 
 @pytest.mark.parametrize("name", zoo.available_models())

@@ -49,6 +49,8 @@ def test_bpp_and_arithmetic_mean():
     assert metrics.bits_per_pixel(1000, 100, 80) == 1.0
     assert metrics.mean([30.0, 40.0]) == 35.0  # mean of PSNRs, not PSNR of the mean MSE
     assert math.isnan(metrics.mean([]))
+    assert metrics.median([3.0, 1.0, 100.0]) == 3.0 and metrics.median([1.0, 2.0, math.nan]) == 1.5
+    assert math.isnan(metrics.median([]))
 
 
 def test_uncoded_ycbcr_round_trip_is_above_50_db():

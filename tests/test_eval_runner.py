@@ -88,6 +88,16 @@ def test_average_is_the_arithmetic_mean_in_compressai_layout(tmp_path):
     assert len(result.per_image_json()["images"]) == 4
 
 
+def test_time_columns_are_medians_so_one_stall_does_not_move_them():
+    from vcodec.eval.runner import CodecResult
+
+    rows = [{"quality": 1, "bpp": 1.0, "psnr-rgb": 30.0, "ms-ssim": 0.9, "encoding_time": t, "decoding_time": t / 2}
+            for t in (1.0, 1.1, 0.9, 30.0)]  # the last image stalled
+    curve = CodecResult("set", "c", "", (1,), rows).average()
+    assert curve.encoding_time == [pytest.approx(1.05)] and curve.decoding_time == [pytest.approx(0.525)]
+    assert curve.median_time("encoding_time") == pytest.approx(1.05)
+
+
 def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images here")

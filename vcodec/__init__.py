@@ -1,8 +1,10 @@
-"""vcodec: a learned image codec.
+"""vcodec: a learned image and video codec.
 
     import vcodec
     data = vcodec.compress(image, quality=4)   # PIL image, path, numpy array or tensor -> bytes
     image = vcodec.decompress(data)
+    clip = vcodec.compress_video("clip.mp4", quality=4)   # a path, a frame pattern or frames -> bytes
+    for frame in vcodec.decompress_video(clip): ...       # (H, W, 3) uint8, one at a time
 
 The names below load on first use, so ``import vcodec`` (and the CLI's help, version and info) does not
 pay for torch.
@@ -12,14 +14,18 @@ from vcodec.errors import BitstreamError, ModelError, UnsupportedInputError, Vco
 
 __version__ = "0.2.0"
 __all__ = [
-    "BitstreamError", "Codec", "ModelError", "UnsupportedInputError", "VcodecError", "available_models",
-    "compress", "decompress", "load_model",
+    "BitstreamError", "Codec", "ModelError", "UnsupportedInputError", "VcodecError", "VideoCodec",
+    "available_models", "compress", "compress_to", "compress_video", "decompress", "decompress_video", "load_model",
 ]
 
 _LAZY = {
     "Codec": ("vcodec.image.api", "Codec"),
     "compress": ("vcodec.image.api", "compress"),
+    "compress_to": ("vcodec.image.api", "compress_to"),
     "decompress": ("vcodec.image.api", "decompress"),
+    "VideoCodec": ("vcodec.video.codec", "VideoCodec"),
+    "compress_video": ("vcodec.video.codec", "compress_video"),
+    "decompress_video": ("vcodec.video.codec", "decompress_video"),
     "available_models": ("vcodec.zoo", "available_models"),
     "load_model": ("vcodec.zoo", "load"),
 }

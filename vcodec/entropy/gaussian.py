@@ -62,13 +62,20 @@ class ScaleTable:
         self.log_step = (math.log(hi) - math.log(lo)) / (levels - 1)
         self.scales = np.exp(self.log_lo + self.log_step * np.arange(levels))
         self.supports = np.maximum(2, np.ceil(SUPPORT_SIGMAS * self.scales)).astype(np.int64)
-        self._models = []
-        for scale, support in zip(self.scales, self.supports):
-            counts = _gaussian_counts(float(scale), int(support))
-            self._models.append(constriction.stream.model.Categorical(counts / counts.sum(), perfect=False))
+        # Built on first use: all 128 cost 0.4 s (the wide ones have thousands of bins), a start-up that a
+        # small image, which meets a few dozen scales, should not pay.
+        self._models: list = [None] * levels
         self._escape_class = constriction.stream.model.Categorical(
             np.full(_EG_CLASSES, 1.0 / _EG_CLASSES), perfect=False
         )
+
+    def model(self, level: int):
+        """The constriction model of table entry ``level``."""
+        m = self._models[level]
+        if m is None:
+            counts = _gaussian_counts(float(self.scales[level]), int(self.supports[level]))
+            m = self._models[level] = constriction.stream.model.Categorical(counts / counts.sum(), perfect=False)
+        return m
 
     def index(self, sigma: np.ndarray) -> np.ndarray:
         """Nearest table entry in the log domain for each scale (float64 in, int64 out)."""
@@ -83,7 +90,7 @@ class ScaleTable:
         symbols = np.clip(residual, -support, support) + support
         for level in np.unique(index):
             sel = index == level
-            encoder.encode(symbols[sel].astype(np.int32), self._models[level])
+            encoder.encode(symbols[sel].astype(np.int32), self.model(level))
         escaped = np.abs(residual) >= support
         self._encode_excess(encoder, (np.abs(residual) - support)[escaped])
 
@@ -94,7 +101,7 @@ class ScaleTable:
         symbols = np.empty(flat.shape, dtype=np.int64)
         for level in np.unique(flat):
             sel = flat == level
-            symbols[sel] = decode_symbols(decoder, self._models[level], int(sel.sum()))
+            symbols[sel] = decode_symbols(decoder, self.model(level), int(sel.sum()))
         residual = symbols - support
         escaped = np.abs(residual) >= support
         excess = self._decode_excess(decoder, int(escaped.sum()))

@@ -55,6 +55,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--bd-method", choices=bjontegaard.METHODS, default="pchip", help="default: pchip")
     parser.add_argument("--model", default=None, help="vcodec model name (default: the shipped model)")
     parser.add_argument("--device", default="cpu", help="vcodec device (default cpu)")
+    parser.add_argument("--effort", type=int, default=4, metavar="E",
+                        help="vcodec encoder effort 1 .. 9 (default 4); recorded in the results")
     parser.add_argument("--rdo", action="store_true",
                         help="vcodec encoder moves latents towards zero by RD cost (off by default: it loses on the "
                              "held-out split with the shipped weights)")
@@ -81,7 +83,7 @@ def _codec_specs(args: argparse.Namespace) -> list[CodecSpec]:
         options = {}
         if text.partition(":")[0].strip() == "vcodec":
             options = {"device": args.device} | ({"model": args.model} if args.model else {})
-            options |= {"rdo": True} if args.rdo else {}
+            options |= ({"rdo": True} if args.rdo else {}) | {"effort": args.effort}
         spec = CodecSpec.parse(text, options)
         if any(s.name == spec.name for s in specs):
             raise EvalError(f"codec {spec.name!r} given twice; give it one quality list")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vcodec.eval.errors import EvalError
+from vcodec.eval.metrics import median
 
 
 @dataclass
@@ -32,9 +33,9 @@ class Curve:
     #: A published or earlier result read from a file, not measured in this run.
     reference: bool = False
 
-    def mean_time(self, which: str) -> float:
-        times = [t for t in getattr(self, which) if t is not None and math.isfinite(t)]
-        return sum(times) / len(times) if times else math.nan
+    def median_time(self, which: str) -> float:
+        """The median over the quality sweep of ``encoding_time`` or ``decoding_time``."""
+        return median(getattr(self, which))
 
 
 def _floats(values) -> list[float]:

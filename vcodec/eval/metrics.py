@@ -64,6 +64,16 @@ def mean(values: Iterable[float]) -> float:
     return math.fsum(values) / len(values) if values else math.nan
 
 
+def median(values: Iterable[float]) -> float:
+    """Median of the finite values; NaN for none. For times: one stall (a page-in, another process taking
+    the core) moves a mean by its whole length and a median not at all."""
+    values = sorted(v for v in values if v is not None and math.isfinite(v))
+    if not values:
+        return math.nan
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
 def _check_pair(original: np.ndarray, reconstruction: np.ndarray) -> None:
     if original.shape != reconstruction.shape or original.ndim != 3 or original.shape[2] != 3:
         raise ValueError(

@@ -70,7 +70,7 @@ def bd_markdown(rows: list[BdRow], anchor: Curve, method: str, title: str) -> st
         f"# {title}",
         "",
         f"Anchor: **{anchor.name}**. {method_text(method)}. Negative BD-rate = fewer bits than the anchor "
-        "for the same PSNR. Times are means per image over the quality sweep.",
+        "for the same PSNR. Times are medians per image (over the images, then over the quality sweep).",
         "",
         "| codec | BD-rate (%) | BD-PSNR (dB) | bpp range | PSNR range (dB) | encode (s) | decode (s) |",
         "|---|---:|---:|---|---|---:|---:|",
@@ -80,8 +80,8 @@ def bd_markdown(rows: list[BdRow], anchor: Curve, method: str, title: str) -> st
         name = f"{c.name} (reference)" if c.reference else c.name
         lines.append(
             f"| {name} | {fmt(r.bd_rate, '.1f', True)} | {fmt(r.bd_psnr, '.2f', True)} | {_range(c.bpp, '.3f')} "
-            f"| {_range(c.psnr, '.2f')} | {fmt(c.mean_time('encoding_time'), '.3f')} "
-            f"| {fmt(c.mean_time('decoding_time'), '.3f')} |"
+            f"| {_range(c.psnr, '.2f')} | {fmt(c.median_time('encoding_time'), '.3f')} "
+            f"| {fmt(c.median_time('decoding_time'), '.3f')} |"
         )
     lines += ["", f"Dataset averages: {AVERAGING}.", "", "Settings:", ""]
     lines += [f"- **{r.curve.name}**: {r.curve.description or 'no description'}" for r in rows]
@@ -98,7 +98,7 @@ def bd_csv(rows: list[BdRow], anchor: Curve, method: str) -> str:
         writer.writerow([
             r.curve.name, int(r.curve.reference), anchor.name, method, f"{r.bd_rate:.4f}", f"{r.bd_psnr:.4f}",
             f"{min(bpp):.5f}" if bpp else "nan", f"{max(bpp):.5f}" if bpp else "nan",
-            f"{r.curve.mean_time('encoding_time'):.5f}", f"{r.curve.mean_time('decoding_time'):.5f}",
+            f"{r.curve.median_time('encoding_time'):.5f}", f"{r.curve.median_time('decoding_time'):.5f}",
         ])  # fmt: skip
     return out.getvalue()
 

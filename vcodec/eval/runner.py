@@ -47,10 +47,14 @@ class CodecSpec:
     qualities: tuple[float, ...]
     options: tuple[tuple[str, object], ...] = ()
 
+    @staticmethod
+    def lookup(name: str):
+        return codec_class(name)
+
     @classmethod
     def parse(cls, text: str, options: dict | None = None) -> "CodecSpec":
         name, _, qualities = text.partition(":")
-        codec = codec_class(name.strip())
+        codec = cls.lookup(name.strip())
         if qualities.strip():
             try:
                 values = [float(q) for q in qualities.split(",") if q.strip()]
@@ -224,7 +228,10 @@ class CodecResult:
         for q in self.qualities:
             rows = [r for r in self.records if r["quality"] == q]
             for k, values in columns.items():
-                values.append(metrics.mean(r[k] for r in rows))
+                # Times are medians over the images (one stalled image must not move them); the rate and
+                # quality means follow CompressAI.
+                average = metrics.median if k.endswith("_time") else metrics.mean
+                values.append(average(r[k] for r in rows))
         return Curve(
             name=self.codec,
             bpp=columns["bpp"],

@@ -59,6 +59,12 @@ class CodableModel(nn.Module):
     slices: tuple[int, ...] = ()
     #: whether the model needs a context (a P-frame model) or takes None (an image model)
     takes_context: bool = False
+    #: transforms run in windows of a large image (``vcodec.coding.tiles``): window origins are multiples
+    #: of this, so every window-attention grid of a window agrees with the whole image's
+    tile_align: int = 64
+    #: context, in pixels, a window of the transforms needs beyond its core for its output there to match
+    #: the whole-image transform (to well under a grey level)
+    tile_margin: int = 128
     #: state-dict keys (prefixes) that only training uses: the entropy models' density networks
     training_only_prefixes: tuple[str, ...] = ()
 

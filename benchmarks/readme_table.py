@@ -1,0 +1,76 @@
+"""Rewrite the results table of README.md from docs/results (run after benchmarks/kodak.py).
+
+    python benchmarks/readme_table.py [--check]
+
+The table gives vcodec's Kodak BD-rate (PSNR-RGB, PCHIP) against VTM (CompressAI's published curve, the
+anchor of docs/results/kodak.md, read from ../shared/anchors/kodak/vtm.json), AVIF, HEVC and JPEG (as
+measured in docs/results/kodak/), and each codec's encode and decode seconds per image: the median over
+the quality sweep of the per-quality times in its result file. ``--check`` exits 1 if README.md is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vcodec.eval.bjontegaard import bd_rate  # noqa: E402
+from vcodec.eval.curves import load_curve  # noqa: E402
+from vcodec.eval.files import write_text_atomic  # noqa: E402
+
+RESULTS = REPO / "docs" / "results" / "kodak"
+VTM = REPO.parent / "shared" / "anchors" / "kodak" / "vtm.json"
+# (label, curve file): the codecs users know, strongest first.
+ANCHORS = [
+    ("VTM (CompressAI's published curve)", VTM),
+    ("AVIF 4:4:4 (libaom, speed 4)", RESULTS / "avif-444.json"),
+    ("HEVC 4:4:4 (x265, placebo)", RESULTS / "hevc-444.json"),
+    ("JPEG 4:2:0 (libjpeg-turbo)", RESULTS / "jpeg.json"),
+]
+BEGIN = "<!-- results: made by benchmarks/readme_table.py from docs/results; do not edit by hand -->"
+END = "<!-- /results -->"
+
+
+def seconds(value: float) -> str:
+    return "n/a" if value != value else f"{value:.3f}" if value < 10 else f"{value:.0f}"
+
+
+def table() -> str:
+    vcodec = load_curve(RESULTS / "vcodec.json")
+    lines = ["| Kodak, 24 images | BD-rate of vcodec against it | its encode (s/image) | its decode (s/image) |",
+             "|---|---:|---:|---:|"]
+    for label, path in ANCHORS:
+        anchor = load_curve(path)
+        rate = bd_rate(anchor.bpp, anchor.psnr, vcodec.bpp, vcodec.psnr)
+        lines.append(f"| {label} | {rate:+.1f} % | {seconds(anchor.median_time('encoding_time'))} "
+                     f"| {seconds(anchor.median_time('decoding_time'))} |")
+    lines.append("| **vcodec** (vcodec-base) | | "
+                 f"{seconds(vcodec.median_time('encoding_time'))} | {seconds(vcodec.median_time('decoding_time'))} |")
+    lines += ["", "Positive: vcodec needs that many more bits for the same PSNR. Times: one thread on a 2-core CPU, "
+              "except VTM's (its published file, another machine). Details and more codecs: "
+              "[docs/results/kodak.md](docs/results/kodak.md)."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="exit 1 if README.md does not hold this table")
+    args = p.parse_args()
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"README.md has no {BEGIN} ... {END} block")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{BEGIN}\n{table()}\n{END}{tail}"
+    if args.check:
+        sys.exit(0 if new == text else 1)
+    if new != text:
+        write_text_atomic(readme, new)
+
+
+if __name__ == "__main__":
+    main()

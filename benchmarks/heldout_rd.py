@@ -5,7 +5,8 @@ place to tune the encoder (RDO weight, effort levels) without touching a test se
 
 Each ``--setting NAME:key=value,...`` is a Codec configuration (``rdo`` 0/1, ``rdo_weight``,
 ``orthonormal=1`` for the RDO distortion estimate of vcodec 0.1, which took the synthesis basis as
-orthonormal, and any keyword ``Codec.compress`` takes, e.g. ``effort``). The first setting is the reference: every other gets
+orthonormal, an effort level's refinement fields ``iterations``, ``lr``, ``lr_end``, ``refine_z`` to try
+one not in the table, and any keyword ``Codec.compress`` takes, e.g. ``effort``). The first setting is the reference: every other gets
 its BD-rate against it (PCHIP, PSNR-RGB), with encode seconds per image. Real bitstreams, whole files.
 """
 
@@ -24,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from vcodec.coding.effort import Effort  # noqa: E402
 from vcodec.coding.latent import RDO_WEIGHT  # noqa: E402
 from vcodec.datasets import list_images, load_rgb, split  # noqa: E402
 from vcodec.eval.bjontegaard import bd_rate  # noqa: E402
@@ -31,10 +33,13 @@ from vcodec.eval.metrics import psnr_rgb  # noqa: E402
 from vcodec.image import Codec  # noqa: E402
 
 
+REFINEMENT_KEYS = {"iterations": int, "lr": float, "lr_end": float, "refine_z": bool}
+
+
 def parse_setting(text: str) -> tuple[str, dict, dict]:
     """NAME:key=value,... -> (name, codec attributes, compress keywords)."""
     name, _, rest = text.partition(":")
-    attrs, kwargs = {}, {}
+    attrs, kwargs, refinement = {}, {}, {}
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
         number = float(value)
@@ -42,13 +47,17 @@ def parse_setting(text: str) -> tuple[str, dict, dict]:
             attrs["rdo"] = bool(number)
         elif key in ("rdo_weight", "orthonormal"):
             attrs[key] = number
+        elif key in REFINEMENT_KEYS:
+            refinement[key] = REFINEMENT_KEYS[key](number)
         else:
             kwargs[key] = int(number) if number.is_integer() else number
+    if refinement:  # an effort level of one's own, e.g. iterations=60,lr=0.02,lr_end=0.1,refine_z=1
+        kwargs["effort"] = Effort(level=0, **refinement)
     return name, attrs, kwargs
 
 
 def measure(codec: Codec, images: list[np.ndarray], qualities: list[float], attrs: dict, kwargs: dict) -> dict:
-    codec.rdo = attrs.get("rdo", True)
+    codec.rdo = attrs.get("rdo", False)  # Codec's default: plain rounding
     codec.coder.rdo_weight = attrs.get("rdo_weight", RDO_WEIGHT)
     weights = codec.model.latent_error_weights().double().reshape(1, -1, 1, 1)
     if attrs.get("orthonormal"):

@@ -90,6 +90,11 @@ class LatentCoder:
     def _q(self, q: float) -> torch.Tensor:
         return torch.tensor([q], dtype=torch.float64, device=self.device)
 
+    @torch.no_grad()
+    def gains(self, q: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gain, inverse gain) of level ``q``, float64 (1, M, 1, 1), from the float64 twin."""
+        return self.f64.gains(self._q(q), torch.float64)
+
     def _context64(self, context: torch.Tensor | None) -> torch.Tensor | None:
         return None if context is None else context.to(self.device, torch.float64)
 
@@ -120,22 +125,45 @@ class LatentCoder:
         check_finite("the latent y", y.cpu().numpy())
         return y
 
-    def encode(self, x: torch.Tensor, q: float, context: torch.Tensor | None = None, measure: bool = False,
-               rdo: bool = False, effort: Effort | None = None) -> Latents:
+    def encode(self, x: torch.Tensor | None, q: float, context: torch.Tensor | None = None, measure: bool = False,
+               rdo: bool = False, effort: Effort | None = None, y: torch.Tensor | None = None) -> Latents:
         """x: (1, 3, H, W) float in [0, 1], H and W multiples of the model stride; q a model level.
 
         ``rdo`` chooses the residuals by rate-distortion cost instead of plain rounding (see RDO_WEIGHT).
         ``effort`` above the default refines the latents against the decoder first (vcodec.coding.refine).
         ``measure`` also returns the ideal information content of z and y (benchmarks only: it costs
-        an extra likelihood pass on every slice)."""
-        with torch.no_grad():
-            y = self.latent(x, q, context)
-        z = None
-        if effort is not None and effort.iterations:
-            from vcodec.coding.refine import refine
+        an extra likelihood pass on every slice). ``y``: the gained latent of x when the caller has it
+        (a tile cut from windowed analysis, ``vcodec.coding.tiles``); x is then needed only to refine."""
+        if y is None:
+            with torch.no_grad():
+                y = self.latent(x, q, context)
+        plain = self.encode_latent(y, q, context, measure, rdo)
+        if effort is None or not effort.iterations:
+            return plain
+        from vcodec.coding.refine import refine
 
-            y, z = refine(self, x, y, q, effort, context)
-        return self.encode_latent(y, q, context, measure, rdo, z)
+        u, z = refine(self, x, y, q, effort, context)
+        refined = self.encode_latent(u, q, context, measure, rdo, z)
+        # Keep the refined latents only where they pay for real: bits written plus the distortion the
+        # decoder will see, at the level's lambda (refinement optimises a relaxation of this).
+        cost = [self.rd_cost(lat, x, q, context) for lat in (plain, refined)]
+        return refined if cost[1] < cost[0] else plain
+
+    @torch.no_grad()
+    def rd_cost(self, latents: Latents, x: torch.Tensor, q: float, context: torch.Tensor | None = None) -> float:
+        """bits + lambda * 255^2 * SSE / 3 of coded latents: the training loss, per image, on what the decoder
+        gets (8-bit pixels)."""
+        x_hat = torch.round(self.synthesize(latents.y_hat, q, context) * 255) / 255
+        lmbda = float(self.model.lmbda(torch.tensor([q])))
+        bits = 8 * (len(latents.z_bytes) + len(latents.y_bytes))
+        return bits + lmbda * 255**2 * float((x_hat - x.to(x_hat)).pow(2).sum()) / 3
+
+    def refinement_model(self) -> CodableModel:
+        """A channels-last copy of the model with frozen weights, for latent refinement (made once)."""
+        if getattr(self, "_refinement_model", None) is None:
+            model = copy.deepcopy(self.model).to(memory_format=torch.channels_last).requires_grad_(False)
+            self._refinement_model = model
+        return self._refinement_model
 
     @torch.no_grad()
     def encode_latent(self, y: torch.Tensor, q: float, context: torch.Tensor | None = None, measure: bool = False,

@@ -22,11 +22,11 @@ class Vcodec(ImageCodec):
     integer_quality = False
     default_qualities = (1, 2, 3, 4, 5, 6, 7, 8)
 
-    def __init__(self, model: str | None = None, device: str = "cpu", rdo: bool = False):
+    def __init__(self, model: str | None = None, device: str = "cpu", rdo: bool = False, effort: int = 4):
         try:
             import vcodec
 
-            kwargs = {"device": device, "rdo": rdo} | ({} if model is None else {"model": model})
+            kwargs = {"device": device, "rdo": rdo, "effort": effort} | ({} if model is None else {"model": model})
             self._codec = vcodec.Codec(**kwargs)
         except VcodecError:
             raise
@@ -49,6 +49,7 @@ class Vcodec(ImageCodec):
             + (f" (weights {digest})" if digest else "")
             + f", device {self._device}, "
             + (f"RDO quantisation (weight {RDO_WEIGHT:g})" if self._codec.rdo else "plain rounding")
+            + f", effort {self._codec.effort}"
             + "; whole bitstream with header; decoded to 8-bit RGB"
         )
 

@@ -1,0 +1,100 @@
+"""Encoder effort: latent refinement changes only the encoder, pays for itself, and is deterministic;
+rate control lands on its targets with real bitstreams."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vcodec.cli.main import main, sample_image
+from vcodec.coding.effort import DEFAULT_EFFORT, EFFORTS, MAX_EFFORT, Effort, effort
+from vcodec.errors import VcodecError
+from vcodec.image import Codec
+from vcodec.image.io import to_planes
+from vcodec.image.ratecontrol import RateControlError
+
+QUICK = Effort(level=0, iterations=30, lr=0.02, lr_end=0.1, refine_z=True)
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return Codec()
+
+
+@pytest.fixture(scope="module")
+def picture():
+    return np.asarray(Image.open(sample_image()).convert("RGB"))[:128, :192].copy()
+
+
+def psnr(a, b):
+    return 10 * np.log10(255**2 / np.mean((a.astype(np.float64) - b) ** 2))
+
+
+def test_the_table_spends_more_search_with_each_level():
+    levels = [EFFORTS[e] for e in range(1, MAX_EFFORT + 1)]
+    assert levels[0].iterations == 0 and not levels[0].rdo
+    assert EFFORTS[DEFAULT_EFFORT].iterations == 0  # the default stays in today's speed class
+    iterations = [e.iterations for e in levels]
+    assert iterations == sorted(iterations) and iterations[-1] > 0
+    for bad in (0, 10, 2.5, "fast", None):
+        with pytest.raises(VcodecError, match="effort"):
+            effort(bad)
+
+
+def test_refinement_lowers_the_real_cost_and_decodes_with_the_same_decoder(codec, picture):
+    x = torch.from_numpy(picture).permute(2, 0, 1)[None].double() / 255
+    for quality in (1.5, 6.25):
+        level = codec.quality(quality).level
+        plain = codec.compress(picture, quality, effort=1)
+        refined = codec.compress(picture, quality, effort=QUICK)
+        assert refined != plain
+        costs = []
+        for data in (plain, refined):
+            out = np.asarray(codec.decompress(data, output="numpy"))
+            y = torch.from_numpy(out).permute(2, 0, 1)[None].double() / 255
+            lmbda = float(codec.model.lmbda(torch.tensor([level])))
+            costs.append(len(data) * 8 + lmbda * 255**2 / 3 * float(((y - x) ** 2).sum()))  # training's loss
+        assert costs[1] < costs[0]
+        assert psnr(picture, np.asarray(codec.decompress(refined, output="numpy"))) > 20
+
+
+def test_refinement_is_deterministic(codec, picture):
+    assert codec.compress(picture, 3, effort=QUICK) == codec.compress(picture, 3, effort=QUICK)
+
+
+@pytest.mark.parametrize("kind, value", [("bpp", None), ("size", None), ("psnr", None)])
+def test_rate_control_meets_its_target(codec, picture, kind, value):
+    planes_pixels = picture.shape[0] * picture.shape[1]
+    probe = codec.compress(picture, 4.37)
+    decoded = np.asarray(codec.decompress(probe, output="numpy"))
+    goal = {"bpp": len(probe) * 8 / planes_pixels, "size": len(probe), "psnr": psnr(picture, decoded)}[kind]
+    reached = codec.compress_to(picture, **{kind: goal})
+    got = np.asarray(codec.decompress(reached.data, output="numpy"))
+    if kind == "bpp":
+        assert abs(len(reached.data) * 8 / planes_pixels / goal - 1) <= 0.02
+    elif kind == "size":
+        assert 0.98 * goal <= len(reached.data) <= goal
+    else:
+        assert abs(psnr(picture, got) - goal) <= 0.05
+    assert reached.bytes == len(reached.data) and 1 <= reached.quality <= 8
+
+
+def test_rate_control_says_when_a_target_is_out_of_reach(codec, picture):
+    with pytest.raises(RateControlError, match="lowest quality"):
+        codec.compress_to(picture, size=10)
+    with pytest.raises(RateControlError, match="highest quality"):
+        codec.compress_to(picture, psnr=80)
+    with pytest.raises(VcodecError, match="exactly one"):
+        codec.compress_to(picture, bpp=0.5, size=1000)
+
+
+def test_cli_target_size_never_goes_over(tmp_path, capsys, picture):
+    src = tmp_path / "p.png"
+    Image.fromarray(picture).save(src)
+    assert main(["encode", str(src), "--target-size", "1500"]) == 0
+    size = (tmp_path / "p.vcc").stat().st_size
+    assert 1470 <= size <= 1500
+    assert "quality" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["encode", str(src), "-o", str(tmp_path / "x.vcc"), "--target-bpp", "-1"])
+    assert e.value.code == 2

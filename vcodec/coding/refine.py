@@ -1,0 +1,118 @@
+"""Latent refinement: choose the latents of one image by gradient descent on its own rate-distortion cost,
+against the fixed decoder (the higher encoder efforts of ``vcodec.coding.effort``).
+
+An encoder that only runs the analysis transform leaves an amortisation gap: g_a was trained to be good
+on average, not best for this image. Refinement closes part of it (Yang, Bamler & Mandt, 2020,
+"Improving Inference for Neural Image Compression", NeurIPS, arXiv:2006.04240):
+
+    u <- g_a(x) * gain,  z <- h_a(u)                          the amortised start
+    repeat: y_hat = slices of mu_k + SGA(u_k - mu_k)          (the coder's own slice loop)
+            cost  = bits(z_hat) + bits(y_hat | z_hat) + lambda * 255^2 * SSE(g_s(y_hat), x) / 3
+            Adam step on u (and z)
+    then the real coder rounds (u - mu) as always: the decoder and the format are unchanged
+
+SGA (stochastic Gumbel annealing) replaces rounding by a soft, randomised choice between floor and ceil
+whose temperature falls to near zero, so the optimiser sees the rounding it will get; plain
+straight-through rounding is biased and was measured to raise the cost (shared/notes). The Gumbel noise
+comes from a generator seeded per call, so a result depends only on the machine and thread count.
+
+Not part of the float64 set: refinement only proposes latents. The coder then recomputes everything the
+decoder needs, exactly as for an unrefined image, and keeps the refined result only if its real cost
+(the bits it writes and the distortion the decoder sees) is lower.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from vcodec.coding.effort import Effort
+from vcodec.devices import autocast
+
+# Temperature of the soft rounding: 0.5 makes floor and ceil nearly equally likely at a distance of
+# 0.5; it falls linearly to TAU_END, where SGA is within a few percent of hard rounding.
+TAU_START, TAU_END = 0.5, 0.05
+SEED = 0
+
+
+def sga_round(v: torch.Tensor, tau: float, generator: torch.Generator) -> torch.Tensor:
+    """Soft rounding of ``v``: floor or ceil, each with a Gumbel-perturbed probability from its distance
+    (logits -atanh(distance) / tau), mixed by a sigmoid at temperature ``tau``."""
+    lo = torch.floor(v).detach()
+    d = (v - lo).clamp(1e-4, 1 - 1e-4)  # distance to floor; 1 - d to ceil
+    logit_down, logit_up = -torch.atanh(d) / tau, -torch.atanh(1 - d) / tau
+    u = torch.rand((2, *v.shape), generator=generator, dtype=v.dtype, device=v.device).clamp_(1e-9, 1 - 1e-9)
+    gumbel = -torch.log(-torch.log(u))
+    p_up = torch.sigmoid((logit_up + gumbel[1] - logit_down - gumbel[0]) / tau)
+    return lo + p_up
+
+
+def _bits(residual: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """-log2 of the discretised Gaussian mass of (soft) integer residuals, with training's scale floor."""
+    sigma = sigma.clamp_min(0.11)
+    upper = torch.special.ndtr((0.5 - residual.abs()) / sigma)
+    lower = torch.special.ndtr((-0.5 - residual.abs()) / sigma)
+    return -torch.log2((upper - lower).clamp_min(1e-9))
+
+
+def rd_terms(model, u: torch.Tensor, z: torch.Tensor, q: torch.Tensor, x: torch.Tensor, context,
+             rounding) -> tuple[torch.Tensor, torch.Tensor]:
+    """(bits, squared error summed over the 3 x H x W values) of latents ``u`` (gained) and ``z`` with
+    ``rounding(v)`` as the quantiser: the coder's data flow, differentiable."""
+    medians = model.z_medians().reshape(1, -1, 1, 1)
+    z_hat = medians + rounding(z - medians)
+    bits = model.z_bits(z_hat).sum()
+    u_slices = u.split(model.slices, dim=1)
+    y_bits = []
+
+    def quantize(k, mu, sigma, lrp):
+        r = rounding(u_slices[k] - mu)
+        y_bits.append(_bits(r, sigma).sum())
+        return mu + r
+
+    y_hat = model.slice_schedule(model.hyper_synthesis(z_hat, context), quantize)
+    _, inv_gain = model.gains(q)
+    x_hat = model.synthesis(y_hat * inv_gain, context)
+    return bits + sum(y_bits), (x_hat - x).pow(2).sum()
+
+
+def refine(coder, x: torch.Tensor, y: torch.Tensor, level: float, effort: Effort,
+           context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(u, z): refined gained latent (float64, as the coder takes it) and hyper-latent for ``x``.
+
+    ``coder`` is a LatentCoder; a channels-last copy of its float32 model is optimised through, in bf16
+    where the hardware has it (twice as fast; the coder recomputes everything it codes in its own
+    precision afterwards).
+    """
+    model = coder.refinement_model()
+    cl = torch.channels_last
+    x = x.to(coder.device, torch.float32).contiguous(memory_format=cl)
+    ctx = None if context is None else context.to(coder.device, torch.float32).contiguous(memory_format=cl)
+    q = torch.tensor([level], device=coder.device)
+    lmbda = float(model.lmbda(q))
+    weight = lmbda * 255**2 / 3  # bits per unit of summed squared error, as in training's loss
+    generator = torch.Generator(device=coder.device).manual_seed(SEED)
+    u = y.detach().float().clone().contiguous(memory_format=cl).requires_grad_(True)
+    with torch.no_grad():
+        z = model.hyper_analysis(u).clone().requires_grad_(effort.refine_z)
+    opt = torch.optim.Adam([u, z] if effort.refine_z else [u], lr=effort.lr)
+    steps = effort.iterations
+    for t in range(steps):
+        frac = t / max(1, steps - 1)
+        tau = TAU_START + (TAU_END - TAU_START) * frac
+        # The step size falls along a half cosine to lr_end x lr: large moves early, settling late.
+        for group in opt.param_groups:
+            group["lr"] = effort.lr * (effort.lr_end + (1 - effort.lr_end) * 0.5 * (1 + math.cos(math.pi * frac)))
+        with autocast(coder.device):
+            z_now = z if effort.refine_z else model.hyper_analysis(u)
+            bits, sse = rd_terms(model, u, z_now, q, x, ctx, lambda v: sga_round(v, tau, generator))
+        loss = (bits + weight * sse.float()) / x[0, 0].numel()
+        if not math.isfinite(float(loss.detach())):
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        z_out = z if effort.refine_z else model.hyper_analysis(u)
+    return u.detach().double().contiguous(), z_out.detach().float().contiguous()

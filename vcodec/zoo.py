@@ -63,7 +63,14 @@ def _swin_charm(config, coding: bool = False):
     return SwinCharm(config, coding=coding)
 
 
+def _pframe(config, coding: bool = False):
+    from vcodec.models.pframe import PFrameModel
+
+    return PFrameModel(config, coding=coding)
+
+
 def _register_builtin() -> None:
+    from vcodec.models.pframe import PFrameConfig
     from vcodec.models.swin_charm import SwinCharmConfig
 
     register_model("vcodec-base", SwinCharmConfig(), "the shipped image model")(_swin_charm)
@@ -73,6 +80,7 @@ def _register_builtin() -> None:
                         slice_hidden=32, hyper=(48, 64)),
         "a small variant for tests and experiments; ships no weights",
     )(_swin_charm)
+    register_model("vcodec-p", PFrameConfig(), "the shipped P-frame model (video)")(_pframe)
 
 
 _register_builtin()

@@ -119,23 +119,59 @@ class GDN(nn.Module):
         return x * (torch.sqrt(norm) if self.inverse else torch.rsqrt(norm))
 
 
-class ZTables(nn.Module):
-    """What the coder needs of the hyper-latent's entropy model: the integer CDF tables and the medians.
+class _Tensors(nn.Module):
+    """Buffers named 0, 1, ...: the state-dict layout of an nn.ParameterList, without parameters."""
 
-    It holds the buffers compressai's EntropyBottleneck stores under the same names, so a coding model
-    loads the shipped weights without the density network (which only training and export use)."""
+    def __init__(self, shapes: list[tuple[int, ...]]):
+        super().__init__()
+        for i, shape in enumerate(shapes):
+            self.register_buffer(str(i), torch.zeros(shape))
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return getattr(self, str(i))
+
+
+class ZTables(nn.Module):
+    """What the coder needs of the hyper-latent's entropy model: the integer CDF tables and the medians,
+    plus, for the encoder's latent refinement only, the learned density (:meth:`density`).
+
+    It holds the tensors compressai's EntropyBottleneck stores, under the same names, so a coding model
+    loads the shipped weights without importing compressai."""
+
+    FILTERS = (3, 3, 3, 3)  # compressai's default density network, which vcodec's models use
 
     def __init__(self, channels: int):
         super().__init__()
+        self.channels = channels
         self.quantiles = nn.Parameter(torch.zeros(channels, 1, 3))
         for name in ("_quantized_cdf", "_offset", "_cdf_length"):
             self.register_buffer(name, torch.zeros(0, dtype=torch.int32))
+        f = (1,) + self.FILTERS + (1,)
+        self.matrices = _Tensors([(channels, f[i + 1], f[i]) for i in range(len(f) - 1)])
+        self.biases = _Tensors([(channels, f[i + 1], 1) for i in range(len(f) - 1)])
+        self.factors = _Tensors([(channels, f[i + 1], 1) for i in range(len(f) - 2)])
+        self._density = None
 
     def tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self._quantized_cdf, self._cdf_length, self._offset
 
     def medians(self) -> torch.Tensor:
         return self.quantiles[:, 0, 1]
+
+    def density(self) -> nn.Module:
+        """compressai's EntropyBottleneck with these weights (imported on first use: it costs ~2 s), for the
+        likelihood of a candidate z during refinement. The coder itself never needs it."""
+        if self._density is None:
+            from vcodec.models.training_entropy import EntropyBottleneck
+
+            eb = EntropyBottleneck(self.channels, filters=self.FILTERS)
+            with torch.no_grad():
+                for name in ("matrices", "biases", "factors"):
+                    for i, p in enumerate(getattr(eb, name)):
+                        p.copy_(getattr(self, name)[i])
+                eb.quantiles.copy_(self.quantiles)
+            self._density = eb.to(self.quantiles.device).eval().requires_grad_(False)
+        return self._density
 
 
 class WindowAttention(nn.Module):

@@ -166,6 +166,12 @@ class SwinCharm(CodableModel):
 
     stride = 64
     latent_stride = BLOCK
+    # The Swin windows at 1/16 span 8 latents of 16 px; their grid starts at a window's origin. With 128 px
+    # of context on each side a window's core matches the whole-image transforms to 0.013 of a grey level
+    # (synthesis) on Kodak; 64 px, misaligned, is 2.7 grey levels off.
+    tile_align = 128
+    tile_margin = 128
+    # The density of z is not part of coding (the CDF tables are), so the digest leaves it out.
     training_only_prefixes = ("gaussian_conditional.", "entropy_bottleneck.matrices", "entropy_bottleneck.biases",
                               "entropy_bottleneck.factors", "entropy_bottleneck.target",
                               "entropy_bottleneck.likelihood_lower_bound")
@@ -278,16 +284,19 @@ class SwinCharm(CodableModel):
         return self.cfg.Z, height // self.stride, width // self.stride
 
     def z_bits(self, z_hat: torch.Tensor) -> torch.Tensor:
-        """-log2 p of each element of z_hat (1, Z, h, w) under the learned density (training flavour only:
-        for measurements, not coding)."""
-        lik = self.entropy_bottleneck._likelihood(z_hat[0].reshape(z_hat.shape[1], 1, -1))[0]
-        return -torch.log2(lik.clamp_min(1e-9)).reshape(z_hat.shape)
+        """-log2 p of each element of z_hat (N, Z, h, w) under the learned density: for measurements and the
+        encoder's refinement, never for coding (z is coded with the integer tables)."""
+        eb = self.entropy_bottleneck
+        density = eb.density() if isinstance(eb, ZTables) else eb
+        n, c = z_hat.shape[:2]
+        lik = density._likelihood(z_hat.transpose(0, 1).reshape(c, 1, -1))[0]
+        return -torch.log2(lik.clamp_min(1e-9)).reshape(c, n, *z_hat.shape[2:]).transpose(0, 1)
 
     # -- training -------------------------------------------------------------------------------------
 
-    def forward(self, x: torch.Tensor, q: torch.Tensor) -> dict:
+    def forward(self, x: torch.Tensor, q: torch.Tensor, context: torch.Tensor | None = None) -> dict:
         gain, inv_gain = self.gains(q)
-        y = self.analysis(x) * gain
+        y = self.analysis(x, context) * gain
         z = self.hyper_analysis(y)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
         y_slices = y.split(self.slices, dim=1)
@@ -298,8 +307,8 @@ class SwinCharm(CodableModel):
             y_likelihoods.append(likelihood)
             return quantize_ste(y_slices[k] - mu) + mu
 
-        y_hat = self.slice_schedule(self.hyper_synthesis(z_hat), quantize)
-        x_hat = self.synthesis(y_hat * inv_gain)
+        y_hat = self.slice_schedule(self.hyper_synthesis(z_hat, context), quantize)
+        x_hat = self.synthesis(y_hat * inv_gain, context)
         return {"x_hat": x_hat, "likelihoods": {"y": torch.cat(y_likelihoods, dim=1), "z": z_likelihoods}}
 
     def aux_loss(self) -> torch.Tensor:

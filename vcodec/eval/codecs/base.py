@@ -22,11 +22,13 @@ import numpy as np
 from vcodec.eval.errors import CodecUnavailableError, EvalError
 
 
-class ImageCodec(abc.ABC):
+class SweptCodec(abc.ABC):
+    """What image and video codecs share: a name, a quality knob and its sweep, and a check of it."""
+
     name: ClassVar[str]
-    #: What the quality number means for this codec, e.g. "quality 0-100", "QP".
+    #: What the quality number means for this codec, e.g. "quality 0-100", "QP", "CRF 0-51".
     knob: ClassVar[str]
-    #: Sweep used when the user gives no quality list; chosen to span about 0.05-2 bpp on Kodak.
+    #: Sweep used when the user gives no quality list.
     default_qualities: ClassVar[tuple[float, ...]]
     quality_range: ClassVar[tuple[float, float]]
     integer_quality: ClassVar[bool] = True
@@ -35,6 +37,49 @@ class ImageCodec(abc.ABC):
     def unavailable_reason(cls) -> str | None:
         """Why this codec cannot run on this machine, or None when it can."""
         return None
+
+    @classmethod
+    def check_quality(cls, quality: float) -> float:
+        lo, hi = cls.quality_range
+        if not lo <= quality <= hi or (cls.integer_quality and quality != int(quality)):
+            kind = "an integer" if cls.integer_quality else "a number"
+            raise EvalError(f"{cls.name}: {cls.knob} must be {kind} in [{lo:g}, {hi:g}], got {quality:g}")
+        return int(quality) if cls.integer_quality else float(quality)
+
+
+class Registry:
+    """Codec classes by name (one registry for images, one for video)."""
+
+    def __init__(self, kind: str):
+        self.kind, self.classes = kind, {}
+
+    def register(self, cls):
+        if cls.name in self.classes and self.classes[cls.name] is not cls:
+            raise ValueError(f"{self.kind} name {cls.name!r} registered twice")
+        self.classes[cls.name] = cls
+        return cls
+
+    def get(self, name: str):
+        try:
+            return self.classes[name]
+        except KeyError:
+            raise EvalError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self.classes))}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self.classes)
+
+    def create(self, name: str, options: dict | None = None):
+        """Instantiate a registered codec, or raise CodecUnavailableError saying what is missing."""
+        cls = self.get(name)
+        reason = cls.unavailable_reason()
+        if reason:
+            raise CodecUnavailableError(f"{self.kind} {name!r} is not available: {reason}")
+        return cls(**(options or {}))
+
+
+class ImageCodec(SweptCodec):
+    #: Chosen to span about 0.05-2 bpp on Kodak.
+    default_qualities: ClassVar[tuple[float, ...]]
 
     @property
     @abc.abstractmethod
@@ -46,41 +91,9 @@ class ImageCodec(abc.ABC):
     @abc.abstractmethod
     def decode(self, data: bytes, size: tuple[int, int]) -> np.ndarray: ...
 
-    @classmethod
-    def check_quality(cls, quality: float) -> float:
-        lo, hi = cls.quality_range
-        if not lo <= quality <= hi or (cls.integer_quality and quality != int(quality)):
-            kind = "an integer" if cls.integer_quality else "a number"
-            raise EvalError(f"{cls.name}: {cls.knob} must be {kind} in [{lo:g}, {hi:g}], got {quality:g}")
-        return int(quality) if cls.integer_quality else float(quality)
 
+_REGISTRY = Registry("codec")
+register_codec, codec_class, codec_names, create_codec = (_REGISTRY.register, _REGISTRY.get, _REGISTRY.names,
+                                                          _REGISTRY.create)
 
-_REGISTRY: dict[str, type[ImageCodec]] = {}
-
-
-def register_codec(cls: type[ImageCodec]) -> type[ImageCodec]:
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"codec name {cls.name!r} registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def codec_class(name: str) -> type[ImageCodec]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise EvalError(f"unknown codec {name!r}; known codecs: {', '.join(sorted(_REGISTRY))}") from None
-
-
-def codec_names() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def create_codec(name: str, options: dict | None = None) -> ImageCodec:
-    """Instantiate a registered codec, or raise CodecUnavailableError saying what is missing."""
-    cls = codec_class(name)
-    reason = cls.unavailable_reason()
-    if reason:
-        raise CodecUnavailableError(f"codec {name!r} is not available: {reason}")
-    return cls(**(options or {}))
 

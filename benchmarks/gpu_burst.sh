@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # One chunk of training on a lent GPU machine, in one prepared command (docs/training.md, "GPU burst").
 #
-#   here, once:   bash benchmarks/gpu_burst.sh prepare
+#   here, once:   bash benchmarks/gpu_burst.sh prepare [TASK]
 #                 -> .burst/ (ignored by git): cp312 wheels of what the GPU machine lacks (compressai,
-#                    constriction, pytorch-msssim) and a copy of the training photos and video clips
+#                    constriction, pytorch-msssim) and a copy of the data TASK trains on: the photos
+#                    (20 MB) for image, and the video clips (14 MB) too for video; checkout plus .burst
+#                    must stay under the 64 MiB a device run carries, which prepare checks
 #   there:        device run, carry [".burst"], command:
 #                 bash benchmarks/gpu_burst.sh run [MINUTES] [TASK]
 #                 -> installs the wheels, trains MINUTES (default 8.5, at most 9) from the shipped weights
-#                    in bf16 with torch.compile, exports, validates on the held-out split, and leaves
-#                    the weights (fp16, ~12 MB), the sidecar and the logs in $OUT (files of at most 16 MB)
+#                    in bf16 with torch.compile, exports, measures the exported weights on the held-out
+#                    split (image: real bitstreams, benchmarks/heldout_rd.py), and leaves the weights
+#                    (fp16, ~12 MB), the sidecar and the logs in $OUT (files of at most 16 MB)
 #   here, after:  cp /work/.device/.../vcodec-base.pt vcodec/weights/ (and the .json), then measure Kodak
 #
 # TASK is image (vcodec-base, the default) or video (the P-frame model vcodec-p, from vcodec-p's weights
@@ -20,15 +23,20 @@ BURST=.burst
 PY=${PYTHON:-python3}
 
 prepare() {
+    local task=${1:-image}
     grep -qx '/.burst/' .git/info/exclude 2>/dev/null || echo '/.burst/' >> .git/info/exclude
     mkdir -p "$BURST/wheels" "$BURST/data"
     "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-        --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 -d "$BURST/wheels" compressai==1.2.8 constriction pytorch-msssim
     rm -rf "$BURST/data/train" "$BURST/data/video"
     cp -r ../shared/datasets/train "$BURST/data/train"
-    cp -r ../shared/datasets/video/vimeo_septuplet_sample "$BURST/data/video"
-    du -sh "$BURST" . | sed 's/^/size: /'
+    [ "$task" = video ] && cp -r ../shared/datasets/video/vimeo_septuplet_sample "$BURST/data/video"
+    local kb
+    kb=$( (git ls-files -z --cached --others --exclude-standard | du -ck --files0-from=- | tail -n 1 | cut -f1;
+           du -sk "$BURST" | cut -f1) | paste -sd+ | bc)
+    echo "checkout + $BURST: $((kb / 1024)) MiB of the 64 MiB a device run carries"
+    [ "$kb" -lt $((63 * 1024)) ] || { echo "too large to carry" >&2; exit 1; }
 }
 
 run() {
@@ -66,11 +74,15 @@ EOF
         --val-every 1000000 --log-every 20 --no-progress "${extra[@]}" 2>&1 | tail -n 40 | tee "$out/train.txt"
     "$PY" -m vcodec.train export "$run/last.pt" -o "$out/$model.pt" --ema 2>&1 | tee "$out/export.txt"
     cp "$run/log.jsonl" "$out/log.jsonl"
+    if [ "$task" = image ]; then  # the exported weights against the shipped ones, on the held-out split
+        "$PY" benchmarks/heldout_rd.py --data "$photos" --quality 1 3 5 7 --limit 8 --setting shipped:effort=4 \
+            --setting "new:effort=4" --weights-of new="$out/$model.pt" 2>&1 | tee "$out/heldout.txt"
+    fi
     ls -l "$out"
 }
 
 case "${1:-}" in
-    prepare) prepare ;;
+    prepare) shift; prepare "$@" ;;
     run) shift; run "$@" ;;
-    *) echo "usage: $0 prepare | run [MINUTES] [image|video]" >&2; exit 2 ;;
+    *) echo "usage: $0 prepare [image|video] | run [MINUTES] [image|video]" >&2; exit 2 ;;
 esac

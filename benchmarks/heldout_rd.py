@@ -86,16 +86,20 @@ def main() -> None:
     p.add_argument("--limit", type=int, help="use the first N held-out images")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", type=Path, help="also write the curves here")
+    p.add_argument("--weights-of", action="append", default=[], metavar="NAME=FILE",
+                   help="code setting NAME with the weights FILE instead of the shipped ones (repeatable)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
     _, held_out = split(list_images(args.data), args.val_fraction)
     images = [load_rgb(f) for f in held_out[: args.limit]]
     codec = Codec()
+    weights = dict(item.split("=", 1) for item in args.weights_of)
     settings = [parse_setting(s) for s in args.setting]
     curves = {}
     for name, attrs, kwargs in settings:
-        curves[name] = measure(codec, images, args.quality, attrs, kwargs)
+        curves[name] = measure(Codec(weights=weights[name]) if name in weights else codec, images, args.quality,
+                               attrs, kwargs)
         print(f"{name}: " + ", ".join(f"{b:.4f}/{s:.2f}" for b, s in zip(curves[name]["bpp"], curves[name]["psnr"])),
               file=sys.stderr)
     ref = settings[0][0]

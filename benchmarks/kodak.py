@@ -69,14 +69,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+# Not in the default list: the time they take, per Kodak image and quality, on 2 cores.
+SLOW_CODECS = {"vcodec-e9": "the top encoder effort, about 100 s per image and quality"}
+
+
 def choose_codecs(args) -> tuple[list[CodecSpec], list[str]]:
     """The codecs to run, and a note for each one left out and why."""
     if args.codec:
         return [CodecSpec.parse(text) for text in args.codec], []
     specs, notes = [], []
     for name in codec_names():
-        if name == "vcodec" and args.no_vcodec:
-            notes.append("vcodec: left out (--no-vcodec)")
+        if name.startswith("vcodec") and args.no_vcodec:
+            notes.append(f"{name}: left out (--no-vcodec)")
+            continue
+        if name in SLOW_CODECS:
+            notes.append(f"{name}: left out of the default list ({SLOW_CODECS[name]}; --codec {name} runs it)")
             continue
         reason = codec_class(name).unavailable_reason()
         if reason is None:

@@ -5,12 +5,15 @@
 The table gives vcodec's Kodak BD-rate (PSNR-RGB, PCHIP) against VTM (CompressAI's published curve, the
 anchor of docs/results/kodak.md, read from ../shared/anchors/kodak/vtm.json), AVIF, HEVC and JPEG (as
 measured in docs/results/kodak/), and each codec's encode and decode seconds per image: the median over
-the quality sweep of the per-quality times in its result file. ``--check`` exits 1 if README.md is stale.
+the quality sweep of the per-quality times in its result file. Once docs/results/video/vcodec.json exists
+(benchmarks/video.py), a second table gives the video codec's BD-rate on BasketballPass against x265,
+x264 and vcodec all-intra, with frames per second. ``--check`` exits 1 if README.md is stale.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -29,6 +32,13 @@ ANCHORS = [
     ("AVIF 4:4:4 (libaom, speed 4)", RESULTS / "avif-444.json"),
     ("HEVC 4:4:4 (x265, placebo)", RESULTS / "hevc-444.json"),
     ("JPEG 4:2:0 (libjpeg-turbo)", RESULTS / "jpeg.json"),
+]
+VIDEO = REPO / "docs" / "results" / "video"
+# (label, result file) for video: vcodec's P-frame codec against these, on BasketballPass.
+VIDEO_ANCHORS = [
+    ("x265 4:2:0 (medium, zerolatency, no B-frames)", "x265-420"),
+    ("x264 4:2:0 (medium, zerolatency, no B-frames)", "x264-420"),
+    ("vcodec all-intra (every frame a still)", "vcodec-intra"),
 ]
 BEGIN = "<!-- results: made by benchmarks/readme_table.py from docs/results; do not edit by hand -->"
 END = "<!-- /results -->"
@@ -52,7 +62,28 @@ def table() -> str:
     lines += ["", "Positive: vcodec needs that many more bits for the same PSNR. Times: one thread on a 2-core CPU, "
               "except VTM's (its published file, another machine). Details and more codecs: "
               "[docs/results/kodak.md](docs/results/kodak.md)."]
+    if (VIDEO / "vcodec.json").is_file():
+        lines += ["", *video_table()]
     return "\n".join(lines)
+
+
+def _video_curve(name: str) -> tuple[list[float], list[float], float, float]:
+    """bpp, PSNR-RGB, and encode and decode frames per second over the sweep, of a video result file."""
+    data = json.loads((VIDEO / f"{name}.json").read_text())
+    r, frames = data["results"], data["num_frames"] * len(data["results"]["bpp"])
+    return r["bpp"], r["psnr-rgb"], frames / sum(r["encoding_time"]), frames / sum(r["decoding_time"])
+
+
+def video_table() -> list[str]:
+    bpp, psnr, enc, dec = _video_curve("vcodec")
+    lines = ["| BasketballPass 416x240, 100 frames, intra period 32 | BD-rate of vcodec video against it "
+             "| its encode (frames/s) | its decode (frames/s) |", "|---|---:|---:|---:|"]
+    for label, name in VIDEO_ANCHORS:
+        a_bpp, a_psnr, a_enc, a_dec = _video_curve(name)
+        lines.append(f"| {label} | {bd_rate(a_bpp, a_psnr, bpp, psnr):+.1f} % | {a_enc:.1f} | {a_dec:.1f} |")
+    lines += [f"| **vcodec** video (low-delay P) | | {enc:.2f} | {dec:.2f} |", "",
+              "PSNR-RGB. Details and settings: [docs/results/video.md](docs/results/video.md)."]
+    return lines
 
 
 def main() -> None:

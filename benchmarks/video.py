@@ -57,7 +57,40 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="codecs to run (default: " + ", ".join(CODECS) + ")")  # fmt: skip
     p.add_argument("--no-vcodec", action="store_true", help="leave vcodec-intra out of the default list")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--reuse", action="store_true",
+                   help="take measurements from OUT/video/*.json (an earlier run's results) wherever the codec's "
+                        "description, and so its version and settings, is still the same")
     return p.parse_args(argv)
+
+
+def reuse_results(folder: Path, clip, specs, cache_path: Path) -> list[str]:
+    """Put the measurements of earlier result files into the cache where the codec's description still
+    matches (same library versions and settings, same weights): a rerun then codes only what changed."""
+    from vcodec.eval.runner import ResultCache, cache_key
+    from vcodec.eval.video.codecs import create_video_codec
+
+    cache, reused = ResultCache(cache_path), []
+    for spec in specs:
+        path = folder / f"{spec.name}.json"
+        if not path.is_file():
+            continue
+        saved = json.loads(path.read_text())
+        codec = create_video_codec(spec.name, {"intra_period": INTRA_PERIOD, "fps": clip.fps})
+        if saved["description"] != codec.description or saved["num_frames"] != len(clip):
+            continue
+        res = saved["results"]
+        for i, q in enumerate(res["quality"]):
+            key = cache_key(clip.sha256, spec.name, codec.description, q)
+            if cache.get(key) is not None:
+                continue
+            frames = saved["per_frame"][i]
+            record = {"key": key, "clip": clip.name, "sha256": clip.sha256, "codec": spec.name, "quality": q,
+                      "width": saved["width"], "height": saved["height"], "frames": saved["num_frames"],
+                      "bytes": sum(frames["bytes"]), **{k: v[i] for k, v in res.items() if k != "quality"},
+                      "per_frame": {k: v for k, v in frames.items() if k != "quality"}}
+            cache.add(record)
+        reused.append(spec.name)
+    return reused
 
 
 def _vtm_points(shared: Path) -> list[dict] | None:
@@ -159,6 +192,9 @@ def main(argv=None) -> int:
     specs = [VideoCodecSpec.parse(text) for text in names]
     clip = load_clip(folder / "f%03d.png", args.frames, name="BasketballPass", fps=FPS)
 
+    if args.reuse:
+        reused = reuse_results(args.out / "video", clip, specs, args.cache)
+        print(f"reused the earlier measurements of {', '.join(reused) or 'no codec'}", file=sys.stderr)
     results = evaluate(clip, specs, args.cache, INTRA_PERIOD, not args.no_progress)
 
     for result in results:

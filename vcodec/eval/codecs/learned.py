@@ -61,3 +61,14 @@ class Vcodec(ImageCodec):
         if isinstance(image, Image.Image):
             return np.asarray(image.convert("RGB"))
         return np.asarray(image)
+
+
+@register_codec
+class VcodecTopEffort(Vcodec):
+    """vcodec at its highest encoder effort (latent refinement; vcodec.coding.effort), the same decoder:
+    the row that shows what the encoder's search buys against the default."""
+
+    name = "vcodec-e9"
+
+    def __init__(self, model: str | None = None, device: str = "cpu", rdo: bool = False, effort: int = 9):
+        super().__init__(model, device, rdo, effort)

@@ -90,3 +90,11 @@ def test_bad_video_bitstreams_give_one_line_and_exit_2(clip, tmp_path, capsys):
     assert main(["encode", str(tmp_path / "none" / "%02d.png"), "-o", str(tmp_path / "n.vcv")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("vcodec: error:")
+
+
+def test_the_p_frame_model_is_refused_for_stills(clip, tmp_path, capsys):
+    folder, _ = clip
+    with pytest.raises(vcodec.ModelError, match="P-frame model"):
+        vcodec.Codec("vcodec-p")
+    assert main(["encode", str(folder / "frames" / "01.png"), "-o", str(tmp_path / "s.vcc"), "--model", "vcodec-p"]) == 2
+    assert "P-frame model" in capsys.readouterr().err

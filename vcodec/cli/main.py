@@ -37,9 +37,14 @@ def sample_image() -> Path:
     return Path(str(resources.files("vcodec") / "data" / "sample.png"))
 
 
+# Shipped models that code video frames given a reference, never a still (vcodec.zoo registers them).
+VIDEO_MODELS = ("vcodec-p",)
+
+
 def shipped_models() -> list[str]:
-    """The models whose weights ship (the ones that can code), without importing torch."""
-    return sorted(p.name[:-3] for p in resources.files("vcodec").joinpath("weights").iterdir() if p.name.endswith(".pt"))
+    """The image models whose weights ship (the ones that can code a still), without importing torch."""
+    return sorted(p.name[:-3] for p in resources.files("vcodec").joinpath("weights").iterdir()
+                  if p.name.endswith(".pt") and p.name[:-3] not in VIDEO_MODELS)
 
 
 # -- coding ----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from vcodec.coding.effort import DEFAULT_EFFORT, effort as effort_level
 from vcodec.coding.quality import Quality, user_range
 from vcodec.coding.latent import LatentCoder
 from vcodec.coding.tiles import Progress, Tiling
-from vcodec.errors import BitstreamError, VcodecError
+from vcodec.errors import BitstreamError, ModelError, VcodecError
 from vcodec.image import bitstream
 from vcodec.image.bitstream import FLAG_REDUCED_16BIT, ImageFile, ImageHeader
 from vcodec.image.io import MAX_PIXELS, Planes, check_size, from_planes, pack_alpha, to_planes, unpack_alpha
@@ -83,6 +83,9 @@ class Codec:
         if isinstance(model, str) or model is None:
             model = zoo.load(model, weights)
         self.name = name or getattr(model, "model_name", None) or zoo.DEFAULT_MODEL
+        if model.takes_context:
+            raise ModelError(f"{self.name} is a P-frame model: it codes video frames given a reference, not "
+                             "stills (use vcodec.compress_video, or an image model)")
         self.model = model
         self.digest = getattr(model, "digest", None) or zoo.digest(model)
         self.coder = LatentCoder(model, dev)

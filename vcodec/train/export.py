@@ -44,7 +44,9 @@ def export(ckpt_path: str | Path, out: str | Path, data: str | None = None, val_
     zoo.make_coder_ready(zoo.load_state_dict(model, state))
 
     validation = None
-    if validate:
+    if validate and cfg.get("task", "image") != "image":
+        validation = _task_validation(cfg, model, data, torch.device(device))
+    elif validate:
         _, val_files = split(list_images(data or info["folder"]), cfg["val_fraction"])
         images = validation_images(val_files, val_images)
         dev = torch.device(device)
@@ -71,8 +73,7 @@ def export(ckpt_path: str | Path, out: str | Path, data: str | None = None, val_
         "hardware": ckpt["hardware"],
         "world_size": ckpt["world_size"],
         "torch": torch.__version__,
-        "data": {"folder": info["folder"], "images": info["images"], "train_images": info["train_images"],
-                 "val_images": len(info["val_images"])},
+        "data": {k: len(v) if k == "val_images" else v for k, v in info.items()},
         "lmbdas": list(model.cfg.lmbdas),
         # A field newer than the checkpoint gets its default, the value the run trained with.
         "recipe": {k: cfg.get(k, defaults[k]) for k in ("patch_size", "min_scale", "batch_size", "lr", "aux_lr",
@@ -85,3 +86,18 @@ def export(ckpt_path: str | Path, out: str | Path, data: str | None = None, val_
     tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
     os.replace(tmp, out.with_suffix(".json"))
     return sidecar
+
+
+def _task_validation(cfg: dict, model, data: str | None, device: torch.device) -> dict:
+    """A task's own validation (the video task's P-frame sequences) on the run's held-out data."""
+    from vcodec.train.config import merge
+    from vcodec.train.tasks import make_task
+
+    task = make_task(merge(cfg, {"val_every": 1} | ({"data": data} if data else {})))
+    model.to(device)
+    task.bind(model, device)
+    task.data(0, True)
+    try:
+        return task.validate(model, device)
+    finally:
+        model.cpu()

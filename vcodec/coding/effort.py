@@ -29,16 +29,16 @@ class Effort:
 
 # Levels 1 .. 4 round plainly (RDO was measured to lose on the held-out split: vcodec.coding.latent);
 # 5 .. 9 refine y and z with SGA, the step size decaying along a half cosine to a tenth. A refinement
-# step costs about 0.8 s on a 768 x 512 image on 2 cores, so level 9 takes about 100 s there (the class of
-# VTM's encoder, 126 s), level 5 about 12 s.
+# step costs about 1.07 s on a 768 x 512 Kodak image on 2 cores (measured: 120 steps took 124-140 s), so
+# level 9 takes about 110 s there (the class of VTM's encoder, 126 s), level 5 about 17 s.
 _REFINE = dict(lr=0.01, lr_end=0.1, refine_z=True)
 EFFORTS = {
     1: Effort(1), 2: Effort(2), 3: Effort(3), 4: Effort(4),
     5: Effort(5, iterations=15, **_REFINE),
     6: Effort(6, iterations=30, **_REFINE),
     7: Effort(7, iterations=50, **_REFINE),
-    8: Effort(8, iterations=80, **_REFINE),
-    9: Effort(9, iterations=120, **_REFINE),
+    8: Effort(8, iterations=75, **_REFINE),
+    9: Effort(9, iterations=100, **_REFINE),
 }
 
 

@@ -14,6 +14,17 @@ from vcodec.eval.errors import CodecUnavailableError
 from vcodec.errors import VcodecError
 
 
+def _effort_text(level: int) -> str:
+    """What an effort level does, for the description (and so the result cache's key)."""
+    from vcodec.coding.effort import effort
+
+    e = effort(level)
+    if not e.iterations:
+        return "rounding" + (" + RDO" if e.rdo else "")
+    return (f"{e.iterations} SGA steps on y{' and z' if e.refine_z else ''}, lr {e.lr:g} to {e.lr * e.lr_end:g}"
+            + (" + RDO" if e.rdo else ""))
+
+
 @register_codec
 class Vcodec(ImageCodec):
     name = "vcodec"
@@ -49,7 +60,7 @@ class Vcodec(ImageCodec):
             + (f" (weights {digest})" if digest else "")
             + f", device {self._device}, "
             + (f"RDO quantisation (weight {RDO_WEIGHT:g})" if self._codec.rdo else "plain rounding")
-            + f", effort {self._codec.effort}"
+            + f", effort {self._codec.effort} ({_effort_text(self._codec.effort)})"
             + "; whole bitstream with header; decoded to 8-bit RGB"
         )
 

@@ -130,17 +130,31 @@ def check_output(job: Job, force: bool = False) -> None:
         raise VcodecError(f"cannot write {job.output}: folder {out.parent} does not exist")
 
 
+def _read_error(path: str, e: OSError) -> VcodecError:
+    if isinstance(e, FileNotFoundError):
+        return VcodecError(f"no such file: {path}")
+    if isinstance(e, IsADirectoryError):
+        return VcodecError(f"{path} is a directory")
+    return VcodecError(f"cannot read {path}: {e.strerror}")
+
+
 def read_input(path: str) -> bytes:
     if path == STDIO:
         return sys.stdin.buffer.read()
     try:
         return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise VcodecError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise VcodecError(f"{path} is a directory") from None
     except OSError as e:
-        raise VcodecError(f"cannot read {path}: {e.strerror}") from None
+        raise _read_error(path, e) from None
+
+
+def open_input(path: str):
+    """A binary stream of an input file, or standard input for ``-`` (for inputs read as a stream)."""
+    if path == STDIO:
+        return contextlib.nullcontext(sys.stdin.buffer)
+    try:
+        return open(Path(path), "rb")
+    except OSError as e:
+        raise _read_error(path, e) from None
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from vcodec.cli.files import (BITSTREAM_SUFFIX, IMAGE_SUFFIXES, STDIO, VIDEO_BITSTREAM_SUFFIX, VIDEO_SUFFIXES, Job,
-                              atomic_output, check_output, is_video_input, plan, read_input)
+                              atomic_output, check_output, is_video_input, open_input, plan, read_input)
 from vcodec.errors import VcodecError
 
 DEFAULT_QUALITY, DEFAULT_MODEL = 4.0, "vcodec-base"  # kept in step with vcodec.image.api and vcodec.zoo
@@ -185,7 +185,7 @@ def _decode_one(args, codecs: Codecs, job: Job) -> None:
 
     if _is_video_stream(job.source):
         _summary(args, video.decode(job.source, job.output, 0, args.frames, args.device, args.quiet, True,
-                                    video.open_stream))
+                                    open_input))
         return
     fmt = _format_for(job.output, args.format)
     data = read_input(job.source)

@@ -138,19 +138,3 @@ def _bar(total, what: str, off: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="frame", desc=what, file=sys.stderr, leave=False)
-
-
-def open_stream(path: str):
-    """A binary stream of a bitstream file, or standard input for ``-``."""
-    import contextlib
-
-    if path == "-":
-        return contextlib.nullcontext(sys.stdin.buffer)
-    try:
-        return open(Path(path), "rb")
-    except FileNotFoundError:
-        raise VcodecError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise VcodecError(f"{path} is a directory") from None
-    except OSError as e:
-        raise VcodecError(f"cannot read {path}: {e.strerror}") from None

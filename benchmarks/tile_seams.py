@@ -1,6 +1,6 @@
 """The rate-distortion cost of tiles and transform windows, on Kodak (a measurement, not a tuning).
 
-    python benchmarks/tile_seams.py [--kodak ../shared/datasets/kodak] [--quality 1 2.75 4.5 6.25 8]
+    python benchmarks/tile_seams.py [--kodak ../shared/datasets/kodak] [--quality 1 2.75 4.5 6.25 8] [--limit N]
 
 Kodak images (768 x 512) are one tile and one transform window at the default tiling, so the seams are
 measured with forced small ones, each against whole-image coding:
@@ -57,6 +57,7 @@ def main() -> None:
     p.add_argument("--kodak", type=Path, default=REPO.parent / "shared" / "datasets" / "kodak")
     p.add_argument("--quality", type=float, nargs="+", default=[1.0, 2.75, 4.5, 6.25, 8.0])
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--limit", type=int, help="only the first N images (sorted by name)")
     p.add_argument("--cache", type=Path, default=Path("/tmp/vcodec-tile-seams.json"))
     args = p.parse_args()
 
@@ -69,7 +70,7 @@ def main() -> None:
     from vcodec.image.io import open_image
 
     torch.set_num_threads(args.threads)
-    files = sorted(args.kodak.glob("*.png"))
+    files = sorted(args.kodak.glob("*.png"))[: args.limit]
     if not files:
         raise SystemExit(f"no PNG images in {args.kodak}")
     model = zoo.load(zoo.DEFAULT_MODEL)

@@ -174,3 +174,10 @@ def test_vector_predictor_is_the_same_for_the_search_and_the_coder():
     field = np.random.default_rng(1).integers(-40, 40, (5, 7, 2))
     batch = motion._median_predictor(field)
     assert all((batch[i, j] == motion.predictor_at(field, i, j)).all() for i in range(5) for j in range(7))
+
+
+def test_training_searches_motion_as_the_encoder_does():
+    from vcodec.train import video_task
+    from vcodec.video import codec
+
+    assert video_task.MOTION_LAMBDA == codec.MOTION_LAMBDA

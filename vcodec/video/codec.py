@@ -37,8 +37,11 @@ DEFAULT_INTRA_PERIOD = 32
 DEFAULT_FPS = Fraction(25)
 # Motion search weighs a vector bit against luma SAD by MOTION_LAMBDA / sqrt(lambda(q)): the SAD-domain
 # multiplier of the H.264 reference encoder (the square root of the mode decision's), on vcodec's lambda.
-# 0.5 was the best of 0.25 to 1 on the Vimeo training clips.
-MOTION_LAMBDA = 0.5
+# With the P model trained (1 664 steps), 1 and 1.4 were the best of 0.5 to 4 on the held-out Vimeo clips:
+# -22 % BD-rate on the P-frames against 0.5, whose vectors took 55-62 % of the P-frame bytes
+# (benchmarks/heldout_video.py; docs/results/video.md). 0.5 had been the best of 0.25 to 1 for the
+# untrained P model, the image model coding residuals.
+MOTION_LAMBDA = 1.0
 
 
 def _frame_array(frame) -> np.ndarray:
@@ -116,6 +119,7 @@ class VideoCodec:
         self.i_coder = LatentCoder(self.i_model, self.device)
         self.p_coder = LatentCoder(self.p_model, self.device)
         self.stride = max(self.i_model.stride, self.p_model.stride)
+        self.motion_lambda = MOTION_LAMBDA  # the encoder's choice: any value decodes the same way
 
     # -- encoding --------------------------------------------------------------------------------------
 
@@ -189,7 +193,7 @@ class VideoCodec:
             recon = _to_uint8(self.i_coder.synthesize(lat.y_hat, q.level, exact=True))
             return Frame(index, True, q, lat.z_bytes, lat.y_bytes), recon
         lmbda = float(self.p_model.lmbda(torch.tensor([q.level])))
-        vectors = motion.search(padded, reference, MOTION_LAMBDA / math.sqrt(lmbda))
+        vectors = motion.search(padded, reference, self.motion_lambda / math.sqrt(lmbda))
         pred = motion.compensate(reference, vectors)
         context = _to_tensor(pred, self.device)
         lat = self.p_coder.encode(x, q.level, context=context)

@@ -117,6 +117,9 @@ def test_corrupt_truncated_and_reordered_streams(vc, coded):
         list(vc.decompress(container.pack(units[:-1])))  # the header announces 5 frames
     with pytest.raises(BitstreamError, match="not a video"):
         list(vc.decompress(container.pack(units[1:])))
+    retired = [Unit(container.PFRAME_V1, u.payload) if u.type == container.PFRAME else u for u in units]
+    with pytest.raises(BitstreamError, match="retired first motion coding"):
+        list(vc.decompress(container.pack(retired)))
     for cut in range(5, len(data), max(1, len(data) // 40)):
         with pytest.raises(BitstreamError):
             list(vc.decompress(data[:cut]))

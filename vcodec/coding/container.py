@@ -34,11 +34,13 @@ PALETTE = 0x04  # 768-byte RGB palette of a P image
 METADATA = 0x05  # ICC profile, EXIF, XMP
 SEQUENCE = 0x10  # video sequence header (vcodec.video.bitstream)
 IFRAME = 0x11  # a video frame coded by the image model
-PFRAME = 0x12  # a video frame coded given the previous decoded frame
+PFRAME_V1 = 0x12  # retired: a P-frame of the first motion coding (known, so that it gets its own message)
+PFRAME = 0x13  # a video frame coded given the previous decoded frame
 ANCILLARY = 0x80  # this type and above: skippable
 
 UNIT_NAMES = {IMAGE: "image", LATENTS: "latents", ALPHA: "alpha", PALETTE: "palette", METADATA: "metadata",
-              SEQUENCE: "sequence", IFRAME: "I-frame", PFRAME: "P-frame"}
+              SEQUENCE: "sequence", IFRAME: "I-frame", PFRAME: "P-frame",
+              PFRAME_V1: "P-frame (first motion coding)"}
 # No unit is larger than this (a 256 MP image at 2 bpp is 64 MB): a corrupt length cannot ask for more.
 MAX_UNIT = 1 << 30
 

@@ -5,6 +5,7 @@
               | I model name and digest | P model name and digest
     IFRAME    frame index u32 | quality u16 | z length leb128 | z | y
     PFRAME    frame index u32 | quality u16 | motion length leb128 | motion | z length leb128 | z | y
+              (type 0x13; 0x12, the P-frame of the first motion coding, is retired and refused)
 
 The frame count is written when the encoder knows it; a streamed encode writes the count at the end
 (0xFFFFFFFF while unknown). Frame indices must run 0, 1, 2, ... : a unit out of order, a missing unit or
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from vcodec.coding import container
-from vcodec.coding.container import IFRAME, PFRAME, SEQUENCE, Fields, Unit
+from vcodec.coding.container import IFRAME, PFRAME, PFRAME_V1, SEQUENCE, Fields, Unit
 from vcodec.coding.quality import Quality
 from vcodec.errors import BitstreamError
 
@@ -87,6 +88,9 @@ class Frame:
 
     @classmethod
     def from_unit(cls, unit: Unit) -> "Frame":
+        if unit.type == PFRAME_V1:
+            raise BitstreamError("this clip was made by an earlier vcodec: its P-frames use the retired first "
+                                 "motion coding (unit 0x12); encode it again from the source")
         if unit.type not in (IFRAME, PFRAME):
             raise BitstreamError(f"corrupt bitstream: a {unit.name} unit where a frame belongs")
         f = Fields(unit.payload, unit.name)

@@ -32,7 +32,7 @@ from vcodec.train.tasks import refuse_test_sets
 
 # The encoder's motion search multiplier (vcodec.video.codec.MOTION_LAMBDA); repeated here so the data
 # loader does not import the codec.
-MOTION_LAMBDA = 1.0
+MOTION_LAMBDA = 0.7
 
 
 def _round8(x: torch.Tensor) -> torch.Tensor:

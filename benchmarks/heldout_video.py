@@ -26,8 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from vcodec.datasets.folder import is_validation  # noqa: E402
-from vcodec.datasets.video import list_clips  # noqa: E402
+from vcodec.datasets.video import is_held_out_clip, list_clips  # noqa: E402
 from vcodec.eval.bjontegaard import bd_rate  # noqa: E402
 from vcodec.eval.metrics import psnr_rgb  # noqa: E402
 from vcodec.video.codec import MOTION_LAMBDA, VideoCodec  # noqa: E402
@@ -48,8 +47,8 @@ def parse_setting(text: str) -> tuple[str, dict]:
 
 
 def held_out_clips(root: Path, limit: int | None) -> list[list[np.ndarray]]:
-    """The clips the video task holds out (its file-name hash at its minimum share, 1/8)."""
-    clips = [c for c in list_clips(root) if is_validation(Path(f"{c[0].parent.parent.name}_{c[0].parent.name}"), 0.125)]
+    """The clips the video task holds out (at its minimum share, 1/8)."""
+    clips = [c for c in list_clips(root) if is_held_out_clip(c)]
     return [[np.asarray(Image.open(p).convert("RGB")) for p in c] for c in clips[:limit]]
 
 

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from vcodec.datasets.folder import derived_seed, load_rgb, to_tensor
+from vcodec.datasets.folder import derived_seed, is_validation, load_rgb, to_tensor
 from vcodec.errors import UnsupportedInputError
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -45,6 +45,17 @@ def list_clips(root: str | Path, min_frames: int = 2) -> list[list[Path]]:
     if not clips:
         raise UnsupportedInputError(f"no clips (folders of {min_frames}+ frames) found in {root}")
     return clips
+
+
+# Clips are few (16 in the Vimeo sample): at least an eighth is held out.
+MIN_CLIP_FRACTION = 0.125
+
+
+def is_held_out_clip(frames: list[Path], fraction: float = MIN_CLIP_FRACTION) -> bool:
+    """Whether a clip belongs to the validation split: a hash of its parent and clip folder names, at
+    ``fraction`` (at least MIN_CLIP_FRACTION)."""
+    folder = frames[0].parent
+    return is_validation(Path(f"{folder.parent.name}_{folder.name}"), max(fraction, MIN_CLIP_FRACTION))
 
 
 def synthetic_clip(photo: np.ndarray, length: int, patch: int, g: torch.Generator) -> list[np.ndarray]:

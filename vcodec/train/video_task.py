@@ -24,8 +24,7 @@ import torch
 
 from vcodec import zoo
 from vcodec.datasets import list_images, split
-from vcodec.datasets.folder import is_validation
-from vcodec.datasets.video import VideoSequences, list_clips, synthetic_clip
+from vcodec.datasets.video import VideoSequences, is_held_out_clip, list_clips, synthetic_clip
 from vcodec.errors import VcodecError
 from vcodec.train.losses import level_weights, psnr, rd_loss
 from vcodec.train.tasks import refuse_test_sets
@@ -83,9 +82,7 @@ class VideoRD:
         cfg = self.cfg
         refuse_test_sets(cfg.data)
         clips = list_clips(cfg.data) if cfg.data else []
-        # Clips are few (16 in the Vimeo sample): hold out an eighth, by a hash of parent/clip folder names.
-        held = [is_validation(Path(f"{c[0].parent.parent.name}_{c[0].parent.name}"), max(cfg.val_fraction, 0.125))
-                for c in clips]
+        held = [is_held_out_clip(c, cfg.val_fraction) for c in clips]
         train_clips = [c for c, h in zip(clips, held) if not h]
         val_clips = [c for c, h in zip(clips, held) if h]
         photos, val_photos = [], []

@@ -39,7 +39,7 @@ DEFAULT_FPS = Fraction(25)
 # multiplier of the H.264 reference encoder (the square root of the mode decision's), on vcodec's lambda.
 # With the P model trained (1 664 steps) and vector bits priced as Exp-Golomb lengths, 1 and 1.4 were the
 # best of 0.5 to 4 on the held-out Vimeo clips: -22 % BD-rate on the P-frames against 0.5, whose vectors
-# took 55-62 % of the P-frame bytes (benchmarks/heldout_video.py; docs/results/video.md). With the bits
+# took 55-62 % of the P-frame bytes (benchmarks/heldout_video.py; docs/results/video_encoder.md). With the bits
 # priced as motion coding 2 codes them (vcodec.video.motion._mv_bits), 0.7 was the best of 0.5, 0.7, 1.
 # 0.5 had been the best of 0.25 to 1 for the untrained P model, the image model coding residuals.
 MOTION_LAMBDA = 0.7

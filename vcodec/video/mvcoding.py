@@ -89,8 +89,7 @@ def encode(field: np.ndarray) -> bytes:
                 put(models.second, 0, k1)
             else:
                 put(models.second, 1, k1 - 1)
-            for d in diff:
-                k = abs(d).bit_length()
+            for d, k in zip(diff, (k0, k1)):
                 if k:
                     enc.encode(np.array([d < 0], dtype=np.int32), _BIT)
                     if k > 1:

@@ -1,6 +1,7 @@
 """Start-up, speed and peak memory of the vcodec command by image size (a benchmark, not a test).
 
     python benchmarks/large_images.py [--sizes 1 12 48 256] [--train ../shared/datasets/train] [--work /tmp/vcodec-large]
+    python benchmarks/large_images.py --sizes         # the start-up table only
 
 Start-up: the median wall time of 5 runs each of ``vcodec --help``, ``--version``, ``info`` and the
 encode of a 128 x 96 image, whole processes. Then, per size in MP (4:3 images; 256 is 16384 x 16384):
@@ -82,7 +83,7 @@ def startup(work: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", type=float, nargs="+", default=[1, 12, 48])
+    p.add_argument("--sizes", type=float, nargs="*", default=[1, 12, 48])
     p.add_argument("--train", type=Path, default=REPO.parent / "shared" / "datasets" / "train")
     p.add_argument("--work", type=Path, default=Path("/tmp/vcodec-large"))
     p.add_argument("--quality", type=float, default=4.0)
@@ -91,6 +92,8 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.no_startup:
         startup(args.work)
+    if not args.sizes:
+        return
     photos = sorted(args.train.glob("*.jpg")) + sorted(args.train.glob("*.png"))
     if not photos:
         raise SystemExit(f"no training photos in {args.train}")

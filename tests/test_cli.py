@@ -173,3 +173,36 @@ def test_coding_imports_no_compressai(photo, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "a.png").is_file()
+
+
+def test_small_images_are_coded_on_one_thread(monkeypatch):
+    """Without --threads a small image takes one thread (waking a second costs more than it gives)
+    and a larger one gets torch's count back; --threads is left alone."""
+    import argparse
+
+    import torch
+
+    from vcodec.cli import main as cli
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(cli, "_all_threads", 2)
+    try:
+        cli._threads_for(argparse.Namespace(threads=None), 128 * 96)
+        assert torch.get_num_threads() == 1
+        cli._threads_for(argparse.Namespace(threads=None), 768 * 512)
+        assert torch.get_num_threads() == 2
+        cli._threads_for(argparse.Namespace(threads=None), None)  # size unknown: all threads
+        assert torch.get_num_threads() == 2
+        torch.set_num_threads(3)
+        cli._threads_for(argparse.Namespace(threads=3), 128 * 96)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_image_pixels_from_the_header(photo):
+    from vcodec.cli.main import _image_pixels
+
+    assert _image_pixels(str(photo)) == 70 * 50
+    assert _image_pixels(photo.read_bytes()) == 70 * 50
+    assert _image_pixels(str(photo) + ".missing") is None

@@ -1,7 +1,5 @@
 """``python -m vcodec``: the vcodec command."""
 
-import sys
+from vcodec.cli.main import run
 
-from vcodec.cli.main import main
-
-sys.exit(main())
+run()

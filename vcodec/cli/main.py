@@ -31,6 +31,10 @@ LAZY_COMMANDS = {
 }
 # Work shorter than this shows no progress bar.
 PROGRESS_DELAY_S = 2.0
+# Without --threads, images up to this many pixels are coded on one thread: below it, waking a second
+# thread costs more than it does (measured at 2 threads: 0.26 s against 0.19 s for 256x256, 0.51 s
+# against 0.71 s for 512x512).
+SMALL_IMAGE_PIXELS = 1 << 17
 
 
 def sample_image() -> Path:
@@ -58,8 +62,36 @@ def _prepare_torch(args) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
+    global _all_threads, _fast_exit
+    _all_threads, _fast_exit = torch.get_num_threads(), True
     if args.threads:
         torch.set_num_threads(args.threads)
+
+
+_all_threads = 0  # torch's own thread count, once it is imported
+_fast_exit = False  # whether the process may skip torch's slow teardown (run)
+
+
+def _threads_for(args, pixels: int | None) -> None:
+    """The thread count for coding one image of ``pixels``: --threads, else one for a small image and
+    torch's default otherwise."""
+    if args.threads or not _all_threads:
+        return
+    import torch
+
+    torch.set_num_threads(1 if pixels is not None and pixels <= SMALL_IMAGE_PIXELS else _all_threads)
+
+
+def _image_pixels(source) -> int | None:
+    """The pixel count of an image file from its header alone, or None where Pillow can't tell (the
+    coding then reports why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+            return im.size[0] * im.size[1]
+    except Exception:
+        return None
 
 
 class Codecs:
@@ -127,6 +159,7 @@ def _encode_one(args, codecs: Codecs, job: Job) -> None:
 
     source = read_input(STDIO) if job.source == STDIO else job.source
     codec = codecs.get(None)
+    _threads_for(args, _image_pixels(source))
     progress = Progress(args, Path(job.source).name)
     t = time.perf_counter()
     reached = None
@@ -191,6 +224,7 @@ def _decode_one(args, codecs: Codecs, job: Job) -> None:
     data = read_input(job.source)
     header = bitstream.parse(data).header
     codec = codecs.get(header.model)
+    _threads_for(args, header.width * header.height)
     progress = Progress(args, Path(job.source).name)
     t = time.perf_counter()
     try:
@@ -554,9 +588,24 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def run() -> None:
+    """The console script: ``main``, then an exit that skips the interpreter's teardown once torch is
+    loaded (about 0.5 s of the 2 s of a small encode goes to unloading torch). Every output is written,
+    closed and renamed by then, and the standard streams are flushed here."""
+    code = main()
+    if not _fast_exit:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, OSError):
+        code = code or 1
+    os._exit(code)
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     print(f"vcodec: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

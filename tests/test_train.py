@@ -106,6 +106,7 @@ def test_export_and_init_weights(full_run, data, tmp_path):
     assert model.entropy_bottleneck._quantized_cdf.numel() > 0  # update(force=True) ran before export
     meta = json.loads(weights.with_suffix(".json").read_text())
     assert meta == json.loads(json.dumps(sidecar))
+    assert meta["digest"] == model.digest.hex()  # what bitstreams made with the file will carry
     assert meta["steps"] == 4 and meta["data"]["images"] == 8 and len(meta["lmbdas"]) == model.levels
     assert meta["recipe"]["patch_size"] == 64 and meta["recipe"]["level_weight"] == 0.0
     assert [row["q"] for row in meta["validation"]["levels"]] == list(range(model.levels))

@@ -161,9 +161,12 @@ def load_state_dict(model: CodableModel, state: dict[str, torch.Tensor]) -> Coda
 def make_coder_ready(model: CodableModel) -> CodableModel:
     """Round the weights to the fp16 that ships, then build the integer CDF tables of z from them
     (``EntropyBottleneck.update``, with its support re-derived from the learned density rather than the
-    quantiles the auxiliary loss reached). The coder reads exactly these tables."""
+    quantiles the auxiliary loss reached). The coder reads exactly these tables. The re-derived quantiles
+    (a parameter, so fp16 in the file) are rounded again, so that the model in memory is the one a load
+    of its file gives: the same digest and the same medians of z."""
     load_state_dict(model, export_state_dict(model))
     model.entropy_bottleneck.update(force=True, update_quantiles=True)
+    load_state_dict(model, export_state_dict(model))
     return model.eval()
 
 

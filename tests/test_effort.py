@@ -1,19 +1,22 @@
 """Encoder effort: latent refinement changes only the encoder, pays for itself, and is deterministic;
 rate control lands on its targets with real bitstreams."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from vcodec.cli.main import main, sample_image
-from vcodec.coding.effort import DEFAULT_EFFORT, EFFORTS, MAX_EFFORT, Effort, effort
+from vcodec.coding.effort import DEFAULT_EFFORT, EFFORTS, MAX_EFFORT, effort
 from vcodec.errors import VcodecError
 from vcodec.image import Codec
 from vcodec.image.io import to_planes
 from vcodec.image.ratecontrol import RateControlError
 
-QUICK = Effort(level=0, iterations=30, lr=0.02, lr_end=0.1, refine_z=True)
+# The shipped levels' refinement (step size, decay, z), shortened to 30 steps for the tests.
+QUICK = dataclasses.replace(EFFORTS[MAX_EFFORT], level=0, iterations=30)
 
 
 @pytest.fixture(scope="module")

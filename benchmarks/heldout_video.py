@@ -4,7 +4,7 @@ never the BasketballPass test clip): the place to tune the P-frame encoder.
     python benchmarks/heldout_video.py --setting ml0.5:motion_lambda=0.5 --setting ml1:motion_lambda=1
 
 Each ``--setting NAME:key=value,...`` sets ``motion_lambda`` (the motion search's multiplier,
-``vcodec.video.codec.MOTION_LAMBDA``) and/or ``offset`` (a quality offset added to every P-frame). The
+``vcodec.video.motion.MOTION_LAMBDA``) and/or ``offset`` (a quality offset added to every P-frame). The
 first setting is the reference: every other gets its BD-rate against it (PCHIP, PSNR-RGB), over whole
 clips (headers and I-frames included) and over the P-frames alone (their bytes against their PSNR), with
 the share of the P-frame bytes spent on motion vectors. Real bitstreams, decoded and checked.

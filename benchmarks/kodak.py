@@ -203,9 +203,9 @@ def main(argv=None) -> int:
     for note in notes:
         print(note, file=sys.stderr)
 
-    measured, qualities = [], {}
+    measured, qualities, num_kodak = [], {}, len(list(kodak.glob("*.png")))
     if args.reuse:
-        specs, measured, qualities = reuse_curves(args.out / "kodak", specs, len(list(kodak.glob("*.png"))))
+        specs, measured, qualities = reuse_curves(args.out / "kodak", specs, num_kodak)
         print(f"reused the earlier curves of {', '.join(c.name for c in measured) or 'no codec'}", file=sys.stderr)
     results = evaluate([kodak], specs, args.cache, args.workers, not args.no_progress) if specs or not measured else []
 
@@ -213,7 +213,7 @@ def main(argv=None) -> int:
     for result in results:
         write_json_atomic(args.out / "kodak" / f"{result.codec}.json", result.to_json())
         measured.append(result.average())
-    num_images = len({r["image"] for r in results[0].records}) if results else len(list(kodak.glob("*.png")))
+    num_images = len({r["image"] for r in results[0].records}) if results else num_kodak
     jpeg = next((c for c in measured if c.name == "jpeg"), None)
     if jpeg is None:
         jpeg = load_curve(anchors / "jpeg.json", "JPEG (CompressAI)")

@@ -62,14 +62,13 @@ def _prepare_torch(args) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
-    global _all_threads, _fast_exit
-    _all_threads, _fast_exit = torch.get_num_threads(), True
+    global _all_threads
+    _all_threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
 
 
-_all_threads = 0  # torch's own thread count, once it is imported
-_fast_exit = False  # whether the process may skip torch's slow teardown (run)
+_all_threads = 0  # torch's own thread count, once a coding command has imported it
 
 
 def _threads_for(args, pixels: int | None) -> None:
@@ -593,7 +592,7 @@ def run() -> None:
     loaded (about 0.5 s of the 2 s of a small encode goes to unloading torch). Every output is written,
     closed and renamed by then, and the standard streams are flushed here."""
     code = main()
-    if not _fast_exit:
+    if not _all_threads:  # torch never loaded: the usual exit
         sys.exit(code)
     try:
         sys.stdout.flush()

@@ -16,7 +16,6 @@ encoder does.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +27,8 @@ from vcodec.datasets.video import VideoSequences, is_held_out_clip, list_clips, 
 from vcodec.errors import VcodecError
 from vcodec.train.losses import level_weights, psnr, rd_loss
 from vcodec.train.tasks import refuse_test_sets
-
-# The encoder's motion search multiplier (vcodec.video.codec.MOTION_LAMBDA); repeated here so the data
-# loader does not import the codec.
-MOTION_LAMBDA = 0.7
-
+from vcodec.video import motion
+from vcodec.video.motion import MOTION_LAMBDA
 
 def _round8(x: torch.Tensor) -> torch.Tensor:
     return torch.floor(x.clamp(0, 1) * 255 + 0.5) / 255
@@ -74,7 +70,7 @@ class VideoRD:
         lmbdas = self.lmbdas
 
         def motion_lambda(q: int) -> float:
-            return MOTION_LAMBDA / math.sqrt(lmbdas[q])
+            return motion.search_lambda(lmbdas[q], MOTION_LAMBDA)
 
         return motion_lambda
 
@@ -118,8 +114,6 @@ class VideoRD:
         return frames.to(device), q.to(device).float(), vectors
 
     def _compensate(self, reference: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
-        from vcodec.video import motion
-
         ref = (reference * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         pred = np.stack([motion.compensate(r, v.numpy()) for r, v in zip(ref, vectors)])
         return torch.from_numpy(pred).to(reference.device).permute(0, 3, 1, 2).float() / 255
@@ -154,7 +148,7 @@ class VideoRD:
         """Per level: mean P-frame bpp (latents under the model, plus the real motion bits) and PSNR over
         the validation sequences, coded as the encoder codes them (motion searched on decoded frames)."""
         from vcodec.train.losses import bpp as bits_per_pixel
-        from vcodec.video import motion, mvcoding
+        from vcodec.video import mvcoding
 
         was = model.training
         model.eval()

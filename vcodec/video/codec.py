@@ -17,7 +17,6 @@ replication) and coded padded; the reference is the padded decoded frame, the ou
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Iterable, Iterator
@@ -32,17 +31,10 @@ from vcodec.coding.quality import Quality
 from vcodec.errors import BitstreamError, ModelError, UnsupportedInputError, VcodecError
 from vcodec.video import bitstream, motion, mvcoding
 from vcodec.video.bitstream import UNKNOWN_COUNT, Frame, SequenceHeader
+from vcodec.video.motion import MOTION_LAMBDA, search_lambda
 
 DEFAULT_INTRA_PERIOD = 32
 DEFAULT_FPS = Fraction(25)
-# Motion search weighs a vector bit against luma SAD by MOTION_LAMBDA / sqrt(lambda(q)): the SAD-domain
-# multiplier of the H.264 reference encoder (the square root of the mode decision's), on vcodec's lambda.
-# With the P model trained (1 664 steps) and vector bits priced as Exp-Golomb lengths, 1 and 1.4 were the
-# best of 0.5 to 4 on the held-out Vimeo clips: -22 % BD-rate on the P-frames against 0.5, whose vectors
-# took 55-62 % of the P-frame bytes (benchmarks/heldout_video.py; docs/results/video_encoder.md). With the bits
-# priced as motion coding 2 codes them (vcodec.video.motion._mv_bits), 0.7 was the best of 0.5, 0.7, 1.
-# 0.5 had been the best of 0.25 to 1 for the untrained P model, the image model coding residuals.
-MOTION_LAMBDA = 0.7
 
 
 def _frame_array(frame) -> np.ndarray:
@@ -194,7 +186,7 @@ class VideoCodec:
             recon = _to_uint8(self.i_coder.synthesize(lat.y_hat, q.level, exact=True))
             return Frame(index, True, q, lat.z_bytes, lat.y_bytes), recon
         lmbda = float(self.p_model.lmbda(torch.tensor([q.level])))
-        vectors = motion.search(padded, reference, self.motion_lambda / math.sqrt(lmbda))
+        vectors = motion.search(padded, reference, search_lambda(lmbda, self.motion_lambda))
         pred = motion.compensate(reference, vectors)
         context = _to_tensor(pred, self.device)
         lat = self.p_coder.encode(x, q.level, context=context)

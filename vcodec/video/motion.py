@@ -17,12 +17,27 @@ full resolution, then quarter-pel refinement.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 BLOCK = 8  # the coded vector grid
 BIG = 16  # the search's first block size
 QPEL = 4  # vector units per pixel
 RANGE = 32  # the search's reach (a vector component), in pixels
+# Motion search weighs a vector bit against luma SAD by MOTION_LAMBDA / sqrt(lambda(q)): the SAD-domain
+# multiplier of the H.264 reference encoder (the square root of the mode decision's), on vcodec's lambda.
+# With the P model trained (1 664 steps) and vector bits priced as Exp-Golomb lengths, 1 and 1.4 were the
+# best of 0.5 to 4 on the held-out Vimeo clips: -22 % BD-rate on the P-frames against 0.5, whose vectors
+# took 55-62 % of the P-frame bytes (benchmarks/heldout_video.py; docs/results/video_encoder.md). With the bits
+# priced as motion coding 2 codes them (_mv_bits), 0.7 was the best of 0.5, 0.7, 1.
+# 0.5 had been the best of 0.25 to 1 for the untrained P model, the image model coding residuals.
+MOTION_LAMBDA = 0.7
+
+
+def search_lambda(lmbda: float, multiplier: float = MOTION_LAMBDA) -> float:
+    """The search's weight of a vector bit against luma SAD at the model's rate-distortion ``lmbda``."""
+    return multiplier / math.sqrt(lmbda)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:

@@ -107,17 +107,45 @@ def entry(name: str) -> Entry:
 
 
 def config_to_dict(config) -> dict:
-    return json.loads(json.dumps(dataclasses.asdict(config)))
+    """The stored form of a configuration (and what the digest hashes). A field marked ``omit_default``
+    (one added after weights had shipped) is left out at its default, so that those weights keep their
+    file and their digest; :func:`config_from_dict` puts it back."""
+    values = json.loads(json.dumps(dataclasses.asdict(config)))
+    for f in dataclasses.fields(config):
+        if f.metadata.get("omit_default") and getattr(config, f.name) == f.default:
+            del values[f.name]
+    return values
 
 
 def config_from_dict(template, values: dict):
-    """A configuration of ``template``'s type from stored values (lists back to tuples)."""
+    """A configuration of ``template``'s type from stored values (lists back to tuples); an ``omit_default``
+    field the values leave out takes its default."""
     known = {f.name: f for f in dataclasses.fields(template)}
     unknown = set(values) - set(known)
     if unknown:
         raise ModelError(f"weights configuration has unknown fields: {', '.join(sorted(unknown))}")
-    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    fixed = {k: f.default for k, f in known.items() if f.metadata.get("omit_default") and k not in values}
+    fixed.update({k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
     return dataclasses.replace(template, **fixed)
+
+
+def grow(model: CodableModel, changes: dict) -> CodableModel:
+    """``model`` with its configuration changed by ``changes`` (e.g. {"spatial_context": 64}) and its
+    weights carried over. Only modules that start at zero may be new (the model's
+    ``zero_start_prefixes``), so the grown model codes exactly as the old one until it trains."""
+    known = {f.name for f in dataclasses.fields(model.cfg)}
+    if set(changes) - known:
+        raise ModelError(f"cannot grow {', '.join(sorted(set(changes) - known))}: not a field of the configuration")
+    grown = type(model)(dataclasses.replace(model.cfg, **changes), coding=False)
+    old, new = model.state_dict(), grown.state_dict()
+    added = [k for k in new if k not in old]
+    refused = [k for k in added if not k.startswith(getattr(grown, "zero_start_prefixes", ()))]
+    if refused or any(k not in new for k in old):
+        raise ModelError(f"growing {', '.join(sorted(changes))} changes more than zero-started modules "
+                         f"(e.g. {(refused or [k for k in old if k not in new])[0]})")
+    load_state_dict(grown, {**{k: new[k] for k in added}, **old})
+    grown.model_name = getattr(model, "model_name", DEFAULT_MODEL)
+    return grown
 
 
 def build(name: str = DEFAULT_MODEL, config=None, coding: bool = False) -> CodableModel:

@@ -61,6 +61,11 @@ class Latents:
 RDO_WEIGHT = 2.0
 
 
+def _select(t: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The values of one pass: all of ``t``, or (flat, channel-major raster order) where ``mask`` is set."""
+    return t if mask is None else t[mask.expand_as(t)]
+
+
 def _gaussian_info(residual: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """Bits of each integer residual under N(0, sigma) discretised, with training's scale floor."""
     sigma = sigma.clamp_min(0.11)
@@ -185,14 +190,15 @@ class LatentCoder:
         y_enc = constriction.stream.queue.RangeEncoder()
         y_slices = y.split(self.model.slices, dim=1)
 
-        def quantize(k, mu, sigma, lrp):
+        def quantize(k, mu, sigma, lrp, mask):
             r = y_slices[k] - mu
             residual = torch.round(r).clamp(-MAX_RESIDUAL, MAX_RESIDUAL)
             if rdo:
                 residual = self._rdo(r, residual, sigma, rdo_w[k], lrp(mu + residual))
-            self.table.encode(y_enc, residual.cpu().numpy().astype(np.int64), self.table.index(sigma.cpu().numpy()))
+            coded, scales = _select(residual, mask), _select(sigma, mask)
+            self.table.encode(y_enc, coded.cpu().numpy().astype(np.int64), self.table.index(scales.cpu().numpy()))
             if measure:
-                ideal["y"] += float(_gaussian_info(residual, sigma).sum())
+                ideal["y"] += float(_gaussian_info(coded, scales).sum())
             return mu + residual
 
         y_hat = self.f64.slice_schedule(self._support(z_sym, context), quantize)
@@ -212,8 +218,13 @@ class LatentCoder:
             z_sym = self.z_tables.decode(z_dec, self.model.z_shape(height, width))
             y_dec = constriction.stream.queue.RangeDecoder(_words(y_bytes))
 
-            def quantize(k, mu, sigma, lrp):
-                return mu + torch.from_numpy(self.table.decode(y_dec, self.table.index(sigma.cpu().numpy()))).to(mu)
+            def quantize(k, mu, sigma, lrp, mask):
+                residual = self.table.decode(y_dec, self.table.index(_select(sigma, mask).cpu().numpy()))
+                if mask is None:
+                    return mu + torch.from_numpy(residual).to(mu)
+                out = torch.zeros_like(mu)
+                out[mask.expand_as(mu)] = torch.from_numpy(residual).to(mu)
+                return mu + out
 
             return self.f64.slice_schedule(self._support(z_sym, context), quantize)
         except (AssertionError, ValueError, RuntimeError, OverflowError) as e:  # constriction's bad-data errors

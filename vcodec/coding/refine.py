@@ -66,9 +66,10 @@ def rd_terms(model, u: torch.Tensor, z: torch.Tensor, q: torch.Tensor, x: torch.
     u_slices = u.split(model.slices, dim=1)
     y_bits = []
 
-    def quantize(k, mu, sigma, lrp):
+    def quantize(k, mu, sigma, lrp, mask):
         r = rounding(u_slices[k] - mu)
-        y_bits.append(_bits(r, sigma).sum())
+        bits = _bits(r, sigma)
+        y_bits.append((bits if mask is None else bits * mask).sum())
         return mu + r
 
     y_hat = model.slice_schedule(model.hyper_synthesis(z_hat, context), quantize)

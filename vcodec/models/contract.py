@@ -9,6 +9,9 @@ no change to their internals: the image model, and a P-frame model conditioned o
     for k in slices:                                               (slice_schedule: the one slice loop)
         mu_k, sigma_k = slice_params(k, support, y_hat_<k)                                  (float64)
         y_hat_k = mu_k + r_k,  r_k an integer residual (the coded symbol)
+          with a spatial context, in two passes over a checkerboard (He et al., 2021, arXiv:2103.15306):
+          the anchors (i + j even) as above, then the rest with
+          mu_k, sigma_k = spatial_params(k, mu_k, sigma_k, anchor residuals)               (float64)
         y_hat_k += lrp(k, support, y_hat_<k, y_hat_k)                                       (float64)
     x_hat = synthesis(y_hat * inv_gain(q) [, context])
 
@@ -16,10 +19,10 @@ no change to their internals: the image model, and a P-frame model conditioned o
 hardware, and must find the very tables the encoder used. Everything between the decoded symbols and the
 coder's tables therefore runs in float64 at coding time, where a different summation order moves a
 result by ~1e-16 instead of float32's ~1e-7 (which was seen to flip scale indices between two CPU code
-paths): ``gains``, ``hyper_synthesis``, ``slice_params`` and ``lrp``, and the *context* wherever it
-enters them. z is coded with the integer tables stored in the weights, never recomputed. ``analysis``,
-``hyper_analysis`` and the image ``synthesis`` may run in float32: the encoder alone runs the first two,
-and an image's pixels feed nothing back. A video decoder feeds its output back as the next reference, so
+paths): ``gains``, ``hyper_synthesis``, ``slice_params``, ``spatial_params`` and ``lrp``, and the
+*context* wherever it enters them. z is coded with the integer tables stored in the weights, never
+recomputed. ``analysis``, ``hyper_analysis`` and the image ``synthesis`` may run in float32: the encoder
+alone runs the first two, and an image's pixels feed nothing back. A video decoder feeds its output back as the next reference, so
 there the synthesis joins the float64 set too (``vcodec.coding.latent.LatentCoder.synthesize(exact=True)``).
 
 **Context.** A P-frame model takes the reference (the decoder's previous output, or a motion-compensated
@@ -39,9 +42,20 @@ from typing import Callable
 import torch
 from torch import nn
 
-#: quantize(k, mu_k, sigma_k, lrp_k) -> y_hat_k before its LRP. ``lrp_k(v)`` is the LRP correction of
-#: slice k for a candidate ``v`` (the encoder's RDO weighs candidates with it).
-Quantizer = Callable[[int, torch.Tensor, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]], torch.Tensor]
+#: quantize(k, mu_k, sigma_k, lrp_k, mask) -> y_hat_k before its LRP. ``lrp_k(v)`` is the LRP correction
+#: of slice k for a candidate ``v`` (the encoder's RDO weighs candidates with it). ``mask`` is None when
+#: the whole slice is coded at once; with a spatial context it is a boolean (1, 1, h, w) of the positions
+#: this pass codes (the anchors, then the rest), and only the returned values there count.
+Quantizer = Callable[[int, torch.Tensor, torch.Tensor, Callable[[torch.Tensor], torch.Tensor], torch.Tensor | None],
+                     torch.Tensor]
+
+
+def anchors(y: torch.Tensor) -> torch.Tensor:
+    """The checkerboard's first pass: (1, 1, h, w) True where i + j is even, for a latent ``y``."""
+    h, w = y.shape[-2:]
+    i = torch.arange(h, device=y.device)[:, None]
+    j = torch.arange(w, device=y.device)[None]
+    return ((i + j) % 2 == 0)[None, None]
 
 
 class CodableModel(nn.Module):
@@ -67,6 +81,9 @@ class CodableModel(nn.Module):
     tile_margin: int = 128
     #: state-dict keys (prefixes) that only training uses: the entropy models' density networks
     training_only_prefixes: tuple[str, ...] = ()
+    #: whether each slice is coded in two checkerboard passes, the second given the first
+    #: (``spatial_params``)
+    spatial_context: bool = False
 
     def is_training_only(self, key: str) -> bool:
         return key.startswith(self.training_only_prefixes)
@@ -109,6 +126,11 @@ class CodableModel(nn.Module):
         """(mu_k, sigma_k) of slice ``k`` given the support and the slices decoded before it. float64."""
         raise NotImplementedError
 
+    def spatial_params(self, k: int, mu: torch.Tensor, sigma: torch.Tensor, anchor_residual: torch.Tensor):
+        """(mu_k, sigma_k) of the second checkerboard pass of slice ``k``, given the first pass's and the
+        anchors' residuals ``y_hat_k - mu_k`` (zero elsewhere). float64. Only with ``spatial_context``."""
+        raise NotImplementedError
+
     def lrp(self, k: int, support, y_hat_prev: list[torch.Tensor], y_hat_k: torch.Tensor) -> torch.Tensor:
         """Latent residual prediction: the correction added to slice ``k`` after quantisation. float64."""
         raise NotImplementedError
@@ -144,11 +166,23 @@ class CodableModel(nn.Module):
 
         ``quantize`` decides each slice's values: rounding with a straight-through gradient in training,
         the rounded (or rate-distortion optimised) residuals in the encoder, the decoded residuals in the
-        decoder. The LRP is added here, the same way for all three."""
+        decoder. The LRP is added here, the same way for all three. With a spatial context each slice
+        takes two passes: the anchors given the channel context, the rest given the anchors too."""
         y_hat: list[torch.Tensor] = []
         for k in range(len(self.slices)):
             mu, sigma = self.slice_params(k, support, y_hat)
             prev = list(y_hat)
-            y_hat_k = quantize(k, mu, sigma, lambda v, k=k, prev=prev: self.lrp(k, support, prev, v))
+
+            def lrp(v, k=k, prev=prev):
+                return self.lrp(k, support, prev, v)
+
+            if not self.spatial_context:
+                y_hat_k = quantize(k, mu, sigma, lrp, None)
+            else:
+                first = anchors(mu)
+                y_first = quantize(k, mu, sigma, lrp, first)
+                residual = torch.where(first, y_first - mu, torch.zeros_like(mu))
+                mu2, sigma2 = self.spatial_params(k, mu, sigma, residual)
+                y_hat_k = torch.where(first, y_first, quantize(k, mu2, sigma2, lrp, ~first))
             y_hat.append(y_hat_k + self.lrp(k, support, prev, y_hat_k))
         return torch.cat(y_hat, dim=1)

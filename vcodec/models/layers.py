@@ -259,3 +259,38 @@ class SliceNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class SpatialContext(nn.Module):
+    """The checkerboard context of one slice (He et al., 2021, "Checkerboard Context Model for Efficient
+    Learned Image Compression", arXiv:2103.15306; in channel slices as ELIC, arXiv:2203.10886).
+
+    The second pass of a slice sees the residuals ``y_hat - mu`` of its anchors, zero elsewhere, and the
+    first pass's log scales; it shifts each mean and scales each sigma:
+
+        d_mu, d_log_sigma = net(residual, log sigma)          5x5 conv, then 1x1 convs
+        mu' = mu + d_mu,   sigma' = sigma * exp(d_log_sigma)
+
+    The last layer starts at zero, so a fresh context leaves a trained model exactly as it was.
+    """
+
+    # bound on the log-scale change: a corrupt or extreme input cannot drive sigma to 0 or infinity
+    MAX_LOG_SCALE = 4.0
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(2 * channels, hidden, 5, padding=2),
+            nn.GELU(),
+            nn.Conv2d(hidden, hidden, 1),
+            nn.GELU(),
+            nn.Conv2d(hidden, 2 * channels, 1),
+        )
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, mu: torch.Tensor, sigma: torch.Tensor, residual: torch.Tensor):
+        log_sigma = torch.log(sigma.clamp_min(1e-6))
+        d_mu, d_log_sigma = self.net(torch.cat([residual, log_sigma], dim=1)).chunk(2, dim=1)
+        d_log_sigma = d_log_sigma.to(sigma.dtype).clamp(-self.MAX_LOG_SCALE, self.MAX_LOG_SCALE)
+        return mu + d_mu.to(mu.dtype), sigma * torch.exp(d_log_sigma)

@@ -28,14 +28,14 @@ between them interpolates the gains.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vcodec.models.contract import CodableModel
-from vcodec.models.layers import GDN, SliceNet, SwinStage, ZTables, conv, deconv, quantize_ste
+from vcodec.models.layers import GDN, SliceNet, SpatialContext, SwinStage, ZTables, conv, deconv, quantize_ste
 
 # CompressAI's MSE lambda grid (applied to 255^2 * MSE): about 0.1 to 1.5 bpp on Kodak.
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
@@ -54,6 +54,10 @@ class SwinCharmConfig:
     mlp_ratio: float = 2.0
     slices: tuple[int, ...] = (16, 16, 32, 64, 64)  # uneven, as ELIC: the first slices are small and cheap
     slice_hidden: int = 128
+    # Width of each slice's checkerboard context network (SpatialContext), 0 for none: a slice is then
+    # coded in one pass, given the hyperprior and the slices before it only. Left out of the stored
+    # configuration while 0, so weights from before the field keep their digest (vcodec.zoo.config_to_dict).
+    spatial_context: int = field(default=0, metadata={"omit_default": True})
     hyper: tuple[int, int] = (192, 256)
     # Quantisation step, in units of the orthonormal DCT of [0, 1] pixels, that the top level starts with:
     # 0.08 gives about 38 dB; the lower levels start coarser through the gains.
@@ -172,6 +176,11 @@ class SwinCharm(CodableModel):
     tile_align = 128
     tile_margin = 128
     # The density of z is not part of coding (the CDF tables are), so the digest leaves it out.
+    # Modules a configuration change may add to trained weights (vcodec.zoo.grow): they start at zero.
+    zero_start_prefixes = ("spatial_nets.",)
+    # With everything but these frozen the distortion does not depend on what trains (straight-through
+    # rounding passes no gradient to mu): a training step can stop before the synthesis.
+    rate_only_prefixes = ("mean_nets.", "scale_nets.", "spatial_nets.", "entropy_bottleneck.")
     training_only_prefixes = ("gaussian_conditional.", "entropy_bottleneck.matrices", "entropy_bottleneck.biases",
                               "entropy_bottleneck.factors", "entropy_bottleneck.target",
                               "entropy_bottleneck.likelihood_lower_bound")
@@ -202,6 +211,9 @@ class SwinCharm(CodableModel):
         self.mean_nets = nn.ModuleList(SliceNet(M + p, cfg.slice_hidden, c) for p, c in zip(prev, cfg.slices))
         self.scale_nets = nn.ModuleList(SliceNet(M + p, cfg.slice_hidden, c) for p, c in zip(prev, cfg.slices))
         self.lrp_nets = nn.ModuleList(SliceNet(M + p + c, cfg.slice_hidden, c) for p, c in zip(prev, cfg.slices))
+        self.spatial_context = cfg.spatial_context > 0
+        if self.spatial_context:
+            self.spatial_nets = nn.ModuleList(SpatialContext(c, cfg.spatial_context) for c in cfg.slices)
         if coding:
             self.entropy_bottleneck = ZTables(cfg.Z)
         else:
@@ -255,6 +267,9 @@ class SwinCharm(CodableModel):
         sigma = self.scale_nets[k](torch.cat([scale_support, *y_hat_prev], dim=1))
         return mu, F.softplus(sigma)
 
+    def spatial_params(self, k: int, mu: torch.Tensor, sigma: torch.Tensor, anchor_residual: torch.Tensor):
+        return self.spatial_nets[k](mu, sigma, anchor_residual)
+
     def lrp(self, k: int, support, y_hat_prev: list[torch.Tensor], y_hat_k: torch.Tensor) -> torch.Tensor:
         """A bounded correction of the quantisation error of slice ``k``."""
         return 0.5 * torch.tanh(self.lrp_nets[k](torch.cat([support[0], *y_hat_prev, y_hat_k], dim=1)))
@@ -294,22 +309,30 @@ class SwinCharm(CodableModel):
 
     # -- training -------------------------------------------------------------------------------------
 
-    def forward(self, x: torch.Tensor, q: torch.Tensor, context: torch.Tensor | None = None) -> dict:
+    def forward(self, x: torch.Tensor, q: torch.Tensor, context: torch.Tensor | None = None,
+                rate_only: bool = False) -> dict:
+        """The training graph. ``rate_only`` stops before the synthesis (no "x_hat"): for a phase that
+        trains only the entropy model, whose distortion does not depend on it."""
         gain, inv_gain = self.gains(q)
         y = self.analysis(x, context) * gain
         z = self.hyper_analysis(y)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
         y_slices = y.split(self.slices, dim=1)
-        y_likelihoods = []
+        y_likelihoods = [None] * len(self.slices)
 
-        def quantize(k, mu, sigma, lrp):
+        def quantize(k, mu, sigma, lrp, mask):
             _, likelihood = self.gaussian_conditional(y_slices[k], sigma, means=mu)
-            y_likelihoods.append(likelihood)
+            # A checkerboard's second pass holds the likelihoods of its positions; the first, the rest.
+            y_likelihoods[k] = likelihood if mask is None or y_likelihoods[k] is None else \
+                torch.where(mask, likelihood, y_likelihoods[k])
             return quantize_ste(y_slices[k] - mu) + mu
 
         y_hat = self.slice_schedule(self.hyper_synthesis(z_hat, context), quantize)
+        likelihoods = {"y": torch.cat(y_likelihoods, dim=1), "z": z_likelihoods}
+        if rate_only:
+            return {"likelihoods": likelihoods}
         x_hat = self.synthesis(y_hat * inv_gain, context)
-        return {"x_hat": x_hat, "likelihoods": {"y": torch.cat(y_likelihoods, dim=1), "z": z_likelihoods}}
+        return {"x_hat": x_hat, "likelihoods": likelihoods}
 
     def aux_loss(self) -> torch.Tensor:
         return self.entropy_bottleneck.loss()

@@ -54,9 +54,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--level-weight", type=float, default=S, metavar="P",
                    help="weight each sample's loss by lambda^-P, mean 1 over the levels; 0.5 evens out the levels' "
                         f"pull on the shared weights (default {d.level_weight:g}: unweighted)")
+    g.add_argument("--grow", type=lambda t: tuple(filter(None, t.split(","))), default=S, metavar="KEY=VALUE",
+                   help="change the model's configuration where that adds modules that start at zero, "
+                        "e.g. spatial_context=64 (a checkerboard context in every slice): the weights "
+                        "code as before until the new modules train")
     g.add_argument("--freeze", type=lambda t: tuple(filter(None, t.split(","))), default=S, metavar="PREFIXES",
                    help="comma-separated parameter-name prefixes to hold fixed, e.g. g_a,g_s,lrp_nets: with "
-                        "the transforms fixed a step trains the entropy model at a fraction of the cost")
+                        "all but mean_nets, scale_nets, spatial_nets and entropy_bottleneck fixed a step "
+                        "trains the entropy model on the rate alone, without the synthesis")
     g.add_argument("--ema", type=float, default=S, metavar="DECAY",
                    help=f"keep an exponential moving average of the weights, 0 for none (default {d.ema})")
     g.add_argument("--seed", type=int, default=S, help=f"(default {d.seed})")

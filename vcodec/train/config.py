@@ -35,6 +35,9 @@ class TrainConfig:
     warmup: int | None = None  # None: WARMUP_SCRATCH, or WARMUP_INIT with init_weights
     clip: float = 1.0  # max gradient norm, as CompressAI's example trainer
     level_weight: float = 0.0  # power p of the per-sample loss weight lmbda**-p (losses.level_weights)
+    # KEY=VALUE changes to the model's configuration that add zero-started modules to the weights it
+    # starts from (vcodec.zoo.grow), e.g. spatial_context=64: the checkerboard context
+    grow: tuple[str, ...] = ()
     freeze: tuple[str, ...] = ()  # parameter-name prefixes that do not train (e.g. g_a, g_s: a cheap phase)
     ema: float = 0.999  # decay of the exponential moving average of the weights (0: none); export --ema
     val_ema: bool = True  # validate the EMA weights too

@@ -45,6 +45,8 @@ def level_weights(lmbda: torch.Tensor, grid: tuple[float, ...], power: float) ->
 
 
 def psnr(mse: float) -> float:
+    if math.isnan(mse):
+        return mse
     return 10 * math.log10(1 / mse) if mse > 0 else float("inf")
 
 

@@ -20,7 +20,7 @@ import torch
 
 from vcodec.datasets import Augment, RandomPatches, list_images, split, validation_images
 from vcodec.errors import VcodecError
-from vcodec.train.losses import evaluate, level_weights, psnr, rd_loss
+from vcodec.train.losses import bpp, evaluate, level_weights, psnr, rd_loss
 
 
 def refuse_test_sets(folder: str) -> None:
@@ -73,9 +73,22 @@ class ImageRD:
 
     def loss(self, net, model, batch) -> dict:
         x, q = batch
-        out = net(x, q)
         lmbda = model.lmbda(q)
-        return rd_loss(out, x, lmbda, level_weights(lmbda, self.lmbdas, self.cfg.level_weight))
+        weight = level_weights(lmbda, self.lmbdas, self.cfg.level_weight)
+        if self._rate_only(model):
+            # Only the entropy model trains and the distortion does not depend on it: no synthesis, and
+            # the loss is the rate (the MSE is not computed: NaN in the log).
+            rate = bpp(net(x, q, rate_only=True)["likelihoods"], x.shape[-2] * x.shape[-1])
+            return {"loss": (weight * rate).mean(), "bpp": rate, "mse": torch.full_like(rate, float("nan"))}
+        return rd_loss(net(x, q), x, lmbda, weight)
+
+    def _rate_only(self, model) -> bool:
+        """Whether every parameter that trains is one of the model's ``rate_only_prefixes``."""
+        if getattr(self, "rate_only", None) is None:
+            prefixes = getattr(model, "rate_only_prefixes", None)
+            training = [n for n, p in model.named_parameters() if p.requires_grad]
+            self.rate_only = bool(prefixes) and all(n.startswith(prefixes) for n in training)
+        return self.rate_only
 
     @staticmethod
     def metrics(result: dict) -> dict:

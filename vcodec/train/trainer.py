@@ -60,6 +60,18 @@ def hardware(device: torch.device, world: int) -> str:
     return f"{cpu}, {torch.get_num_threads()} threads" + (f" x {world} processes" if world > 1 else "")
 
 
+def _changes(rows: tuple[str, ...]) -> dict:
+    """{"spatial_context": 64} of ("spatial_context=64",): integers, else numbers."""
+    changes = {}
+    for row in rows:
+        key, _, value = row.partition("=")
+        try:
+            changes[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else float(value)
+        except ValueError:  # no "=", or not a number
+            raise VcodecError(f"--grow takes KEY=NUMBER, got {row!r}") from None
+    return changes
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, ckpt: dict | None = None):
         if not cfg.data:
@@ -85,6 +97,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.task = make_task(cfg)
         self.model = self.task.build_model(cfg.init_weights if ckpt is None else None)
+        if cfg.grow:
+            self.model = zoo.grow(self.model, _changes(cfg.grow))
         self.model.to(self.device).train()
         self.task.bind(self.model, self.device)
         # Data: only --data is read, and never a test set (the task refuses them).

@@ -22,8 +22,9 @@ result by ~1e-16 instead of float32's ~1e-7 (which was seen to flip scale indice
 paths): ``gains``, ``hyper_synthesis``, ``slice_params``, ``spatial_params`` and ``lrp``, and the
 *context* wherever it enters them. z is coded with the integer tables stored in the weights, never
 recomputed. ``analysis``, ``hyper_analysis`` and the image ``synthesis`` may run in float32: the encoder
-alone runs the first two, and an image's pixels feed nothing back. A video decoder feeds its output back as the next reference, so
-there the synthesis joins the float64 set too (``vcodec.coding.latent.LatentCoder.synthesize(exact=True)``).
+alone runs the first two, and an image's pixels feed nothing back. A video decoder feeds its output back
+as the next reference, so there the synthesis joins the float64 set too
+(``vcodec.coding.latent.LatentCoder.synthesize(exact=True)``).
 
 **Context.** A P-frame model takes the reference (the decoder's previous output, or a motion-compensated
 prediction made from it) as ``context`` in ``analysis``, ``hyper_synthesis`` and ``synthesis``; an image

@@ -176,14 +176,14 @@ class SwinCharm(CodableModel):
     tile_align = 128
     tile_margin = 128
     # The density of z is not part of coding (the CDF tables are), so the digest leaves it out.
+    training_only_prefixes = ("gaussian_conditional.", "entropy_bottleneck.matrices", "entropy_bottleneck.biases",
+                              "entropy_bottleneck.factors", "entropy_bottleneck.target",
+                              "entropy_bottleneck.likelihood_lower_bound")
     # Modules a configuration change may add to trained weights (vcodec.zoo.grow): they start at zero.
     zero_start_prefixes = ("spatial_nets.",)
     # With everything but these frozen the distortion does not depend on what trains (straight-through
     # rounding passes no gradient to mu): a training step can stop before the synthesis.
     rate_only_prefixes = ("mean_nets.", "scale_nets.", "spatial_nets.", "entropy_bottleneck.")
-    training_only_prefixes = ("gaussian_conditional.", "entropy_bottleneck.matrices", "entropy_bottleneck.biases",
-                              "entropy_bottleneck.factors", "entropy_bottleneck.target",
-                              "entropy_bottleneck.likelihood_lower_bound")
 
     def __init__(self, cfg: SwinCharmConfig = SwinCharmConfig(), coding: bool = False):
         super().__init__()

@@ -42,6 +42,7 @@ class ImageRD:
         if not 0 <= cfg.level_weight <= 2:
             raise VcodecError(f"--level-weight must be from 0 to 2, got {cfg.level_weight:g}")
         self.val_set: list[torch.Tensor] = []
+        self.rate_only: bool | None = None  # known at the first step, once the trainer has frozen parameters
 
     def build_model(self, init: str | None):
         from vcodec import zoo
@@ -84,7 +85,7 @@ class ImageRD:
 
     def _rate_only(self, model) -> bool:
         """Whether every parameter that trains is one of the model's ``rate_only_prefixes``."""
-        if getattr(self, "rate_only", None) is None:
+        if self.rate_only is None:
             prefixes = getattr(model, "rate_only_prefixes", None)
             training = [n for n, p in model.named_parameters() if p.requires_grad]
             self.rate_only = bool(prefixes) and all(n.startswith(prefixes) for n in training)

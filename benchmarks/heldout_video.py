@@ -96,6 +96,8 @@ def main() -> None:
     p.add_argument("--quality", type=float, nargs="+", default=[1, 2, 4, 6])
     p.add_argument("--limit", type=int, help="use the first N held-out clips")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--p-weights-of", action="append", default=[], metavar="NAME=FILE",
+                   help="code setting NAME with the P-model weights FILE instead of the shipped ones (repeatable)")
     p.add_argument("--json", type=Path, help="also write the curves here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -104,10 +106,12 @@ def main() -> None:
     if not clips:
         raise SystemExit(f"no held-out clips in {args.data}")
     codec = VideoCodec()
+    p_weights = dict(item.split("=", 1) for item in args.p_weights_of)
     settings = [parse_setting(s) for s in args.setting]
     curves = {}
     for name, values in settings:
-        curves[name] = c = measure(codec, clips, args.quality, values)
+        coder = VideoCodec(p_weights=p_weights[name]) if name in p_weights else codec
+        curves[name] = c = measure(coder, clips, args.quality, values)
         print(f"{name}: " + ", ".join(f"{b:.4f}/{s:.2f}" for b, s in zip(c["p_bpp"], c["p_psnr"]))
               + " (P-frames)", file=sys.stderr)
     ref = settings[0][0]

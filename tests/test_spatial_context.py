@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from vcodec import zoo
@@ -96,3 +97,29 @@ def test_rate_only_phase_trains_the_context(data, tmp_path):  # noqa: F811
     torch.manual_seed(0)  # the trainer's initial weights
     start = zoo.build("vcodec-tiny")
     assert torch.equal(trainer.model.g_s.block.detach(), start.g_s.block.detach())  # frozen
+
+
+def test_video_rate_only_phase_trains_the_context_and_the_temporal_prior(data, tmp_path):  # noqa: F811
+    intra = tmp_path / "intra.pt"
+    zoo.export(_tiny(), intra, name="vcodec-tiny")
+    trainable = {"mean_nets", "scale_nets", "spatial_nets", "entropy_bottleneck", "prior"}
+    from vcodec.models.pframe import from_image_model
+
+    p_model = from_image_model(zoo.load(None, weights=intra, coding=False))
+    frozen = tuple(sorted({n.split(".")[0] for n, _ in p_model.named_parameters()} - trainable))
+    clip = tmp_path / "clips" / "a"
+    clip.mkdir(parents=True)
+    rgb = smooth_image(np.random.default_rng(3), 96, 136)
+    for t in range(4):  # a pan of 2 pixels a frame
+        Image.fromarray(np.ascontiguousarray(rgb[:, 2 * t : 2 * t + 128])).save(clip / f"im{t + 1}.png")
+    out = tmp_path / "run"
+    cfg = config(clip.parent, out, task="video", model="vcodec-p", intra_model=str(intra), photos=str(data),
+                 sequence_length=3, grow=("spatial_context=8",), freeze=frozen, steps=3)
+    trainer = Trainer(cfg)
+    assert trainer.run() == "done"
+    assert trainer.task.rate_only
+    train = [json.loads(r) for r in (out / "log.jsonl").read_text().splitlines()]
+    train = [r for r in train if r["event"] == "train"]
+    assert train and all(math.isfinite(r["loss"]) and math.isnan(r["mse"]) for r in train)
+    assert trainer.model.spatial_nets[0].net[-1].weight.abs().sum() > 0  # the context moved off zero
+    assert torch.equal(trainer.model.cond_s[-1].weight.detach(), p_model.cond_s[-1].weight.detach())  # frozen

@@ -60,6 +60,8 @@ class PFrameModel(SwinCharm):
     """See the module docstring."""
 
     takes_context = True
+    # The temporal prior only feeds the entropy parameters, as the hyper synthesis does.
+    rate_only_prefixes = SwinCharm.rate_only_prefixes + ("prior.",)
 
     def __init__(self, cfg: PFrameConfig = PFrameConfig(), coding: bool = False):
         super().__init__(cfg, coding=coding)

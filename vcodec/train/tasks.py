@@ -76,20 +76,14 @@ class ImageRD:
         x, q = batch
         lmbda = model.lmbda(q)
         weight = level_weights(lmbda, self.lmbdas, self.cfg.level_weight)
-        if self._rate_only(model):
+        if self.rate_only is None:
+            self.rate_only = trains_rate_only(model)
+        if self.rate_only:
             # Only the entropy model trains and the distortion does not depend on it: no synthesis, and
             # the loss is the rate (the MSE is not computed: NaN in the log).
             rate = bpp(net(x, q, rate_only=True)["likelihoods"], x.shape[-2] * x.shape[-1])
             return {"loss": (weight * rate).mean(), "bpp": rate, "mse": torch.full_like(rate, float("nan"))}
         return rd_loss(net(x, q), x, lmbda, weight)
-
-    def _rate_only(self, model) -> bool:
-        """Whether every parameter that trains is one of the model's ``rate_only_prefixes``."""
-        if self.rate_only is None:
-            prefixes = getattr(model, "rate_only_prefixes", None)
-            training = [n for n, p in model.named_parameters() if p.requires_grad]
-            self.rate_only = bool(prefixes) and all(n.startswith(prefixes) for n in training)
-        return self.rate_only
 
     @staticmethod
     def metrics(result: dict) -> dict:
@@ -99,6 +93,14 @@ class ImageRD:
 
     def validate(self, model, device) -> dict:
         return {"levels": evaluate(model, self.val_set, self.val_levels, device), "images": len(self.val_set)}
+
+
+def trains_rate_only(model) -> bool:
+    """Whether every parameter that trains is one of the model's ``rate_only_prefixes`` (a rate-only phase:
+    the distortion does not depend on what trains, so a step can stop before the synthesis)."""
+    prefixes = getattr(model, "rate_only_prefixes", None)
+    training = [n for n, p in model.named_parameters() if p.requires_grad]
+    return bool(prefixes) and all(n.startswith(prefixes) for n in training)
 
 
 def make_task(cfg):

@@ -6,6 +6,10 @@
               loss_t = w * (lambda * 255^2 * MSE_t + bpp_t);   x_hat_t detached, rounded: the next reference
     loss = mean over t of loss_t
 
+When only the entropy model trains (``--freeze`` leaves only the model's ``rate_only_prefixes``: slice
+networks, temporal prior, spatial context, z's density), loss_t is bpp_t and the last frame stops before
+the synthesis, as the image task's rate-only phase does.
+
 The reference is detached after each frame (Li, Li & Lu, 2024, DCVC-FM / DCVC-UF recipe of short
 sequences), so a step costs one forward and backward per P-frame. Data: ``--data`` is a folder of clips
 (folders of numbered frames; the Vimeo sample) and ``--photos`` a folder of stills for synthetic motion
@@ -25,8 +29,8 @@ from vcodec import zoo
 from vcodec.datasets import list_images, split
 from vcodec.datasets.video import VideoSequences, is_held_out_clip, list_clips, synthetic_clip
 from vcodec.errors import VcodecError
-from vcodec.train.losses import level_weights, psnr, rd_loss
-from vcodec.train.tasks import refuse_test_sets
+from vcodec.train.losses import bpp as bits_per_pixel, level_weights, psnr, rd_loss
+from vcodec.train.tasks import refuse_test_sets, trains_rate_only
 from vcodec.video import motion
 from vcodec.video.motion import MOTION_LAMBDA
 
@@ -41,6 +45,7 @@ class VideoRD:
         self.cfg = cfg
         if cfg.sequence_length < 2:
             raise VcodecError("--sequence-length must be at least 2 (an I-frame and a P-frame)")
+        self.rate_only: bool | None = None  # known at the first step, once the trainer has frozen parameters
 
     def build_model(self, init: str | None):
         from vcodec.models.pframe import from_image_model
@@ -124,16 +129,26 @@ class VideoRD:
         weight = level_weights(lmbda, self.lmbdas, self.cfg.level_weight)
         with torch.no_grad():
             reference = _round8(self.intra(frames[:, 0], q)["x_hat"].float())
-        total, bpp, mse = 0.0, [], []
+        if self.rate_only is None:
+            self.rate_only = trains_rate_only(model)
+        total, bpp, mse, last = 0.0, [], [], frames.shape[1] - 1
         for t in range(1, frames.shape[1]):
             x = frames[:, t]
             context = self._compensate(reference, vectors[:, t - 1])
-            out = net(x, q, context)
-            res = rd_loss(out, x, lmbda, weight)
+            if self.rate_only:
+                # Only the entropy model trains: the loss is the rate, and only a frame that is the next
+                # one's reference runs the synthesis (the MSE is not computed: NaN in the log).
+                out = net(x, q, context, rate_only=t == last)
+                rate = bits_per_pixel(out["likelihoods"], x.shape[-2] * x.shape[-1])
+                res = {"loss": (weight * rate).mean(), "bpp": rate, "mse": torch.full_like(rate, float("nan"))}
+            else:
+                out = net(x, q, context)
+                res = rd_loss(out, x, lmbda, weight)
             total = total + res["loss"]
             bpp.append(res["bpp"].detach())
             mse.append(res["mse"].detach())
-            reference = _round8(out["x_hat"].detach().float())
+            if t < last:
+                reference = _round8(out["x_hat"].detach().float())
         steps = frames.shape[1] - 1
         return {"loss": total / steps, "bpp": torch.stack(bpp).mean(0), "mse": torch.stack(mse).mean(0)}
 
@@ -147,7 +162,6 @@ class VideoRD:
     def validate(self, model, device) -> dict:
         """Per level: mean P-frame bpp (latents under the model, plus the real motion bits) and PSNR over
         the validation sequences, coded as the encoder codes them (motion searched on decoded frames)."""
-        from vcodec.train.losses import bpp as bits_per_pixel
         from vcodec.video import mvcoding
 
         was = model.training

@@ -103,12 +103,14 @@ class VideoCodec:
     >>> for frame in vc.decompress(data): ...
     """
 
-    def __init__(self, image_model: str = zoo.DEFAULT_MODEL, p_model: str = "vcodec-p", device: str = "cpu"):
+    def __init__(self, image_model: str = zoo.DEFAULT_MODEL, p_model: str = "vcodec-p", device: str = "cpu",
+                 p_weights: str | None = None):
+        """``p_weights``: a P-model weights file instead of the shipped ones (for measurements)."""
         from vcodec.image.api import _device
 
         self.device = _device(device)
         self.i_model = zoo.load(image_model)
-        self.p_model = load_p_model(p_model, self.i_model)
+        self.p_model = zoo.load(p_model, weights=p_weights) if p_weights else load_p_model(p_model, self.i_model)
         self.i_coder = LatentCoder(self.i_model, self.device)
         self.p_coder = LatentCoder(self.p_model, self.device)
         self.stride = max(self.i_model.stride, self.p_model.stride)

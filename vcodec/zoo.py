@@ -73,14 +73,15 @@ def _register_builtin() -> None:
     from vcodec.models.pframe import PFrameConfig
     from vcodec.models.swin_charm import SwinCharmConfig
 
-    register_model("vcodec-base", SwinCharmConfig(), "the shipped image model")(_swin_charm)
+    # The shipped models have a checkerboard context in every slice (grown onto their trained weights).
+    register_model("vcodec-base", SwinCharmConfig(spatial_context=64), "the shipped image model")(_swin_charm)
     register_model(
         "vcodec-tiny",
         SwinCharmConfig(dims=(16, 24, 32), M=48, Z=32, depths=(1, 1, 1), heads=(1, 1, 2), slices=(8, 8, 16, 16),
                         slice_hidden=32, hyper=(48, 64)),
         "a small variant for tests and experiments; ships no weights",
     )(_swin_charm)
-    register_model("vcodec-p", PFrameConfig(), "the shipped P-frame model (video)")(_pframe)
+    register_model("vcodec-p", PFrameConfig(spatial_context=64), "the shipped P-frame model (video)")(_pframe)
 
 
 _register_builtin()

@@ -31,6 +31,13 @@ def rd_loss(out: dict, x: torch.Tensor, lmbda: torch.Tensor, weight: torch.Tenso
     return {"loss": per_sample.mean(), "bpp": rate, "mse": mse}
 
 
+def rate_loss(out: dict, x: torch.Tensor, weight: torch.Tensor) -> dict[str, torch.Tensor]:
+    """:func:`rd_loss` of a rate-only phase, where the distortion does not depend on what trains: the rate
+    alone (``out`` may hold no "x_hat"; the MSE is not computed, NaN in the log)."""
+    rate = bpp(out["likelihoods"], x.shape[-2] * x.shape[-1])
+    return {"loss": (weight * rate).mean(), "bpp": rate, "mse": torch.full_like(rate, float("nan"))}
+
+
 def level_weights(lmbda: torch.Tensor, grid: tuple[float, ...], power: float) -> torch.Tensor:
     """Per-sample loss weights ``lmbda**-power``, scaled so that their mean over the grid's levels is 1.
 

@@ -20,7 +20,7 @@ import torch
 
 from vcodec.datasets import Augment, RandomPatches, list_images, split, validation_images
 from vcodec.errors import VcodecError
-from vcodec.train.losses import bpp, evaluate, level_weights, psnr, rd_loss
+from vcodec.train.losses import evaluate, level_weights, psnr, rate_loss, rd_loss
 
 
 def refuse_test_sets(folder: str) -> None:
@@ -79,10 +79,8 @@ class ImageRD:
         if self.rate_only is None:
             self.rate_only = trains_rate_only(model)
         if self.rate_only:
-            # Only the entropy model trains and the distortion does not depend on it: no synthesis, and
-            # the loss is the rate (the MSE is not computed: NaN in the log).
-            rate = bpp(net(x, q, rate_only=True)["likelihoods"], x.shape[-2] * x.shape[-1])
-            return {"loss": (weight * rate).mean(), "bpp": rate, "mse": torch.full_like(rate, float("nan"))}
+            # Only the entropy model trains and the distortion does not depend on it: no synthesis.
+            return rate_loss(net(x, q, rate_only=True), x, weight)
         return rd_loss(net(x, q), x, lmbda, weight)
 
     @staticmethod

@@ -29,7 +29,7 @@ from vcodec import zoo
 from vcodec.datasets import list_images, split
 from vcodec.datasets.video import VideoSequences, is_held_out_clip, list_clips, synthetic_clip
 from vcodec.errors import VcodecError
-from vcodec.train.losses import bpp as bits_per_pixel, level_weights, psnr, rd_loss
+from vcodec.train.losses import bpp as bits_per_pixel, level_weights, psnr, rate_loss, rd_loss
 from vcodec.train.tasks import refuse_test_sets, trains_rate_only
 from vcodec.video import motion
 from vcodec.video.motion import MOTION_LAMBDA
@@ -136,11 +136,10 @@ class VideoRD:
             x = frames[:, t]
             context = self._compensate(reference, vectors[:, t - 1])
             if self.rate_only:
-                # Only the entropy model trains: the loss is the rate, and only a frame that is the next
-                # one's reference runs the synthesis (the MSE is not computed: NaN in the log).
+                # Only the entropy model trains: only a frame that is the next one's reference runs the
+                # synthesis.
                 out = net(x, q, context, rate_only=t == last)
-                rate = bits_per_pixel(out["likelihoods"], x.shape[-2] * x.shape[-1])
-                res = {"loss": (weight * rate).mean(), "bpp": rate, "mse": torch.full_like(rate, float("nan"))}
+                res = rate_loss(out, x, weight)
             else:
                 out = net(x, q, context)
                 res = rd_loss(out, x, lmbda, weight)

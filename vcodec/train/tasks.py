@@ -2,7 +2,7 @@
 clocks, checkpoints, signals and the schedule, and runs one task:
 
     task.build_model(init)      -> the model to train (fresh, or from the weights file ``init``)
-    task.bind(model, device)    -> after the model is built and placed
+    task.bind(model, device)    -> after the model is built, placed and its --freeze applied
     task.data(rank, main)       -> (training dataset of (step, slot) keys, data info for logs and export)
     task.batch_to(batch, device, memory_format) -> the batch on the device
     task.loss(net, model, batch) -> {"loss": scalar tensor, ...}  (forward under the loop's autocast)
@@ -42,7 +42,6 @@ class ImageRD:
         if not 0 <= cfg.level_weight <= 2:
             raise VcodecError(f"--level-weight must be from 0 to 2, got {cfg.level_weight:g}")
         self.val_set: list[torch.Tensor] = []
-        self.rate_only: bool | None = None  # known at the first step, once the trainer has frozen parameters
 
     def build_model(self, init: str | None):
         from vcodec import zoo
@@ -51,6 +50,7 @@ class ImageRD:
 
     def bind(self, model, device) -> None:
         self.levels, self.lmbdas, self.device = model.levels, tuple(model.cfg.lmbdas), device
+        self.rate_only = trains_rate_only(model)
         cfg = self.cfg
         self.val_levels = list(cfg.val_levels) if cfg.val_levels is not None else list(range(self.levels))
         if any(not 0 <= q < self.levels for q in self.val_levels):
@@ -76,8 +76,6 @@ class ImageRD:
         x, q = batch
         lmbda = model.lmbda(q)
         weight = level_weights(lmbda, self.lmbdas, self.cfg.level_weight)
-        if self.rate_only is None:
-            self.rate_only = trains_rate_only(model)
         if self.rate_only:
             # Only the entropy model trains and the distortion does not depend on it: no synthesis.
             return rate_loss(net(x, q, rate_only=True), x, weight)

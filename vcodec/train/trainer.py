@@ -100,14 +100,14 @@ class Trainer:
         if cfg.grow:
             self.model = zoo.grow(self.model, _changes(cfg.grow))
         self.model.to(self.device).train()
-        self.task.bind(self.model, self.device)
-        # Data: only --data is read, and never a test set (the task refuses them).
-        self.dataset, self.data_info = self.task.data(self.rank, self.main)
         named = dict(self.model.named_parameters())
         frozen = tuple(cfg.freeze)
         for n, p in named.items():
             if frozen and n.startswith(frozen):
                 p.requires_grad_(False)
+        self.task.bind(self.model, self.device)
+        # Data: only --data is read, and never a test set (the task refuses them).
+        self.dataset, self.data_info = self.task.data(self.rank, self.main)
         self.net_names = [n for n, p in named.items() if not _is_quantile(n) and p.requires_grad]
         self.net_params = [named[n] for n in self.net_names]
         if not self.net_params:

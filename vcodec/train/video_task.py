@@ -45,7 +45,6 @@ class VideoRD:
         self.cfg = cfg
         if cfg.sequence_length < 2:
             raise VcodecError("--sequence-length must be at least 2 (an I-frame and a P-frame)")
-        self.rate_only: bool | None = None  # known at the first step, once the trainer has frozen parameters
 
     def build_model(self, init: str | None):
         from vcodec.models.pframe import from_image_model
@@ -68,6 +67,7 @@ class VideoRD:
     def bind(self, model, device) -> None:
         self.model, self.device = model, device
         self.levels, self.lmbdas = model.levels, tuple(model.cfg.lmbdas)
+        self.rate_only = trains_rate_only(model)
         self.intra = self._intra().to(device).eval().requires_grad_(False)
         self.val_levels = list(self.cfg.val_levels) if self.cfg.val_levels is not None else [0, 4, self.levels - 1]
 
@@ -129,8 +129,6 @@ class VideoRD:
         weight = level_weights(lmbda, self.lmbdas, self.cfg.level_weight)
         with torch.no_grad():
             reference = _round8(self.intra(frames[:, 0], q)["x_hat"].float())
-        if self.rate_only is None:
-            self.rate_only = trains_rate_only(model)
         total, bpp, mse, last = 0.0, [], [], frames.shape[1] - 1
         for t in range(1, frames.shape[1]):
             x = frames[:, t]

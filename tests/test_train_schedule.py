@@ -36,6 +36,9 @@ def test_resume_keeps_the_recipe_not_the_session():
     cfg = merge(stored, {"time_budget": 20.0})
     assert cfg.lr == 3e-4 and cfg.val_levels == (0, 7) and cfg.minutes == 5
     assert cfg.time_budget == 20.0 and cfg.stop_at is None
+    # The weights a run started from stay in its record across resumes.
+    started = to_dict(plan(TrainConfig(data="d", out="o", init_weights="w.pt")))
+    assert merge(started, {}).init_weights == "w.pt" and merge(stored, {}).init_weights is None
 
 
 def test_level_weights_even_out_the_levels():

@@ -71,6 +71,9 @@ def merge(stored: dict, given: dict) -> TrainConfig:
     """The config of a resumed run: the stored recipe, then the options given now on top."""
     base = {k: v for k, v in stored.items() if k in FIELDS and k not in SESSION_FIELDS}
     base = {k: tuple(v) if isinstance(v, list) else v for k, v in base.items()}  # JSON gave lists back
+    # Where the run started is part of its record (the export's recipe), though a resumed process starts
+    # from the checkpoint and never loads these weights again.
+    base["init_weights"] = stored.get("init_weights")
     return replace(TrainConfig(**base), **given)
 
 

@@ -14,6 +14,7 @@ from vcodec import zoo
 from vcodec.coding.latent import LatentCoder
 from vcodec.errors import ModelError
 from vcodec.models.swin_charm import SwinCharmConfig
+from vcodec.train.tasks import trains_rate_only
 from vcodec.train.trainer import Trainer
 
 from conftest import smooth_image
@@ -84,7 +85,7 @@ def test_grow_refuses_a_change_that_is_not_zero_started():
 
 
 def test_rate_only_phase_trains_the_context(data, tmp_path):  # noqa: F811
-    trainable = {"mean_nets", "scale_nets", "spatial_nets", "entropy_bottleneck"}
+    trainable = {"h_a", "h_s", "mean_nets", "scale_nets", "spatial_nets", "entropy_bottleneck"}
     frozen = tuple(sorted({n.split(".")[0] for n, _ in _tiny().named_parameters()} - trainable))
     trainer = Trainer(config(data, tmp_path, grow=("spatial_context=8",), freeze=frozen, steps=3))
     assert trainer.run() == "done"
@@ -97,6 +98,13 @@ def test_rate_only_phase_trains_the_context(data, tmp_path):  # noqa: F811
     torch.manual_seed(0)  # the trainer's initial weights
     start = zoo.build("vcodec-tiny")
     assert torch.equal(trainer.model.g_s.block.detach(), start.g_s.block.detach())  # frozen
+    assert not torch.equal(trainer.model.h_s[-1].weight.detach(), start.h_s[-1].weight.detach())  # trained
+    # The hyperprior alone is a rate-only phase; the LRP shapes y_hat itself, so one that trains it is not.
+    start.requires_grad_(False)
+    start.h_s.requires_grad_(True)
+    assert trains_rate_only(start)
+    start.lrp_nets.requires_grad_(True)
+    assert not trains_rate_only(start)
 
 
 def test_video_rate_only_phase_trains_the_context_and_the_temporal_prior(data, tmp_path):  # noqa: F811

@@ -182,8 +182,9 @@ class SwinCharm(CodableModel):
     # Modules a configuration change may add to trained weights (vcodec.zoo.grow): they start at zero.
     zero_start_prefixes = ("spatial_nets.",)
     # With everything but these frozen the distortion does not depend on what trains (straight-through
-    # rounding passes no gradient to mu): a training step can stop before the synthesis.
-    rate_only_prefixes = ("mean_nets.", "scale_nets.", "spatial_nets.", "entropy_bottleneck.")
+    # rounding passes no gradient to mu, and the hyperprior only shapes mu and sigma): a training step can
+    # stop before the synthesis.
+    rate_only_prefixes = ("h_a.", "h_s.", "mean_nets.", "scale_nets.", "spatial_nets.", "entropy_bottleneck.")
 
     def __init__(self, cfg: SwinCharmConfig = SwinCharmConfig(), coding: bool = False):
         super().__init__()

@@ -6,9 +6,9 @@
               loss_t = w * (lambda * 255^2 * MSE_t + bpp_t);   x_hat_t detached, rounded: the next reference
     loss = mean over t of loss_t
 
-When only the entropy model trains (``--freeze`` leaves only the model's ``rate_only_prefixes``: slice
-networks, temporal prior, spatial context, z's density), loss_t is bpp_t and the last frame stops before
-the synthesis, as the image task's rate-only phase does.
+When only the entropy model trains (``--freeze`` leaves only the model's ``rate_only_prefixes``: the
+hyperprior, slice networks, temporal prior, spatial context, z's density), loss_t is bpp_t and the last
+frame stops before the synthesis, as the image task's rate-only phase does.
 
 The reference is detached after each frame (Li, Li & Lu, 2024, DCVC-FM / DCVC-UF recipe of short
 sequences), so a step costs one forward and backward per P-frame. Data: ``--data`` is a folder of clips

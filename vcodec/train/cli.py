@@ -60,8 +60,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                         "code as before until the new modules train")
     g.add_argument("--freeze", type=lambda t: tuple(filter(None, t.split(","))), default=S, metavar="PREFIXES",
                    help="comma-separated parameter-name prefixes to hold fixed, e.g. g_a,g_s,lrp_nets: with "
-                        "all but mean_nets, scale_nets, spatial_nets and entropy_bottleneck fixed a step "
-                        "trains the entropy model on the rate alone, without the synthesis")
+                        "all but h_a, h_s, mean_nets, scale_nets, spatial_nets and entropy_bottleneck fixed "
+                        "a step trains the entropy model on the rate alone, without the synthesis")
     g.add_argument("--ema", type=float, default=S, metavar="DECAY",
                    help=f"keep an exponential moving average of the weights, 0 for none (default {d.ema})")
     g.add_argument("--seed", type=int, default=S, help=f"(default {d.seed})")

@@ -38,6 +38,9 @@ class TrainConfig:
     # KEY=VALUE changes to the model's configuration that add zero-started modules to the weights it
     # starts from (vcodec.zoo.grow), e.g. spatial_context=64: the checkerboard context
     grow: tuple[str, ...] = ()
+    # The weights a new run starts from. Part of the run's record (the export's recipe): a resumed run starts
+    # from its checkpoint and never loads them again.
+    init_weights: str | None = None
     freeze: tuple[str, ...] = ()  # parameter-name prefixes that do not train (e.g. g_a, g_s: a cheap phase)
     ema: float = 0.999  # decay of the exponential moving average of the weights (0: none); export --ema
     val_ema: bool = True  # validate the EMA weights too
@@ -54,7 +57,6 @@ class TrainConfig:
     compile: bool = True  # torch.compile, CUDA only (on the CPU it gained nothing after a 5-minute compile)
     # Options of one process, not of the run: never taken over from a checkpoint on --resume.
     resume: str | None = None
-    init_weights: str | None = None
     time_budget: float | None = None  # minutes this process may run, saving before the deadline
     stop_at: int | None = None  # save and stop after this step (a planned pause)
     threads: int | None = None
@@ -63,7 +65,7 @@ class TrainConfig:
     progress: bool = True
 
 
-SESSION_FIELDS = ("resume", "init_weights", "time_budget", "stop_at", "threads", "workers", "device", "progress")
+SESSION_FIELDS = ("resume", "time_budget", "stop_at", "threads", "workers", "device", "progress")
 FIELDS = tuple(f.name for f in fields(TrainConfig))
 
 
@@ -71,9 +73,6 @@ def merge(stored: dict, given: dict) -> TrainConfig:
     """The config of a resumed run: the stored recipe, then the options given now on top."""
     base = {k: v for k, v in stored.items() if k in FIELDS and k not in SESSION_FIELDS}
     base = {k: tuple(v) if isinstance(v, list) else v for k, v in base.items()}  # JSON gave lists back
-    # Where the run started is part of its record (the export's recipe), though a resumed process starts
-    # from the checkpoint and never loads these weights again.
-    base["init_weights"] = stored.get("init_weights")
     return replace(TrainConfig(**base), **given)
 
 

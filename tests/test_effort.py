@@ -10,13 +10,15 @@ from PIL import Image
 
 from vcodec.cli.main import main, sample_image
 from vcodec.coding.effort import DEFAULT_EFFORT, EFFORTS, MAX_EFFORT, effort
+from vcodec.coding.refine import LocalDistortion
 from vcodec.errors import VcodecError
 from vcodec.image import Codec
 from vcodec.image.io import to_planes
 from vcodec.image.ratecontrol import RateControlError
 
-# The shipped levels' refinement (step size, decay, z), shortened to 30 steps for the tests.
-QUICK = dataclasses.replace(EFFORTS[MAX_EFFORT], level=0, iterations=30)
+# The shipped short levels' refinement (step size, decay, z, the local distortion model), shortened to 30
+# steps for the tests.
+QUICK = dataclasses.replace(EFFORTS[5], level=0, iterations=30)
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +61,33 @@ def test_refinement_lowers_the_real_cost_and_decodes_with_the_same_decoder(codec
             costs.append(len(data) * 8 + lmbda * 255**2 / 3 * float(((y - x) ** 2).sum()))  # training's loss
         assert costs[1] < costs[0]
         assert psnr(picture, np.asarray(codec.decompress(refined, output="numpy"))) > 20
+
+
+def test_the_local_distortion_model_matches_the_synthesis_near_its_reference(codec, picture):
+    model = codec.coder.refinement_model()
+    x = torch.from_numpy(picture).permute(2, 0, 1)[None].float() / 255
+    q = torch.tensor([3.0])
+    with torch.no_grad():
+        y_hat = torch.round(codec.coder.latent(x, 3.0)).float()
+    _, inv_gain = model.gains(q)
+
+    def true_distortion(v):
+        return (model.synthesis(v * inv_gain, None) - x).pow(2).sum()
+
+    local = LocalDistortion(model, q, x, None, weight=1.0, curvature=0.7)
+    local.update(y_hat)
+    at_ref = y_hat.clone().requires_grad_(True)
+    local(at_ref).backward()
+    exact = y_hat.clone().requires_grad_(True)
+    true_distortion(exact).backward()
+    assert float(local(y_hat)) == 0
+    assert torch.allclose(at_ref.grad, exact.grad, rtol=1e-4, atol=1e-7)  # the synthesis' own gradient
+    # A small move along the gradient: the model predicts the true change to within a few percent.
+    step = -1e-2 * exact.grad / exact.grad.abs().max()
+    with torch.no_grad():
+        change = float(true_distortion(y_hat + step) - true_distortion(y_hat))
+    predicted = float(local(y_hat + step))
+    assert change < 0 and abs(predicted - change) < 0.05 * abs(change)
 
 
 def test_refinement_is_deterministic(codec, picture):

@@ -25,20 +25,27 @@ class Effort:
     lr_end: float = 1.0  # the step size at the end, as a share of lr (a half-cosine decay between)
     refine_z: bool = False  # also refine the hyper-latent z
     rdo: bool = False  # the one-step RDO pass after rounding (vcodec.coding.latent.RDO_WEIGHT)
+    # The synthesis runs every this many steps; between, a local quadratic model of the distortion stands in
+    # (vcodec.coding.refine.LocalDistortion), its curvature the linear-synthesis estimate times ``curvature``.
+    distortion_every: int = 1
+    curvature: float = 0.7
 
 
 # Levels 1 .. 4 round plainly (RDO was measured to lose on the held-out split: vcodec.coding.latent);
-# 5 .. 9 refine y and z with SGA, the step size decaying along a half cosine to a tenth. A refinement
-# step costs about 1.07 s on a 768 x 512 Kodak image on 2 cores (measured: 120 steps took 124-140 s), so
-# level 9 takes about 110 s there (the class of VTM's encoder, 126 s), level 5 about 17 s.
-_REFINE = dict(lr=0.01, lr_end=0.1, refine_z=True)
+# 5 .. 9 refine y and z with SGA, the step size decaying along a half cosine to a tenth, the synthesis run
+# every tenth step and its local model between (docs/results/effort.md has the held-out sweep that chose
+# this). On a 768 x 512 Kodak image, one thread beside a second encode (benchmarks/kodak.py's setting), a
+# step with the synthesis costs about 0.8 s and one without about 0.15 s, so level 9 takes about 100 s
+# there (the class of VTM's encoder, 126 s) and level 5 about 10 s.
+_REFINE = dict(lr_end=0.1, refine_z=True, distortion_every=10)
 EFFORTS = {
     1: Effort(1), 2: Effort(2), 3: Effort(3), 4: Effort(4),
-    5: Effort(5, iterations=15, **_REFINE),
-    6: Effort(6, iterations=30, **_REFINE),
-    7: Effort(7, iterations=50, **_REFINE),
-    8: Effort(8, iterations=75, **_REFINE),
-    9: Effort(9, iterations=100, **_REFINE),
+    # Short runs settle better from the smaller step size (at 40 steps: -2.0 % against -0.7 % at 0.02).
+    5: Effort(5, iterations=40, lr=0.01, **_REFINE),
+    6: Effort(6, iterations=80, lr=0.01, **_REFINE),
+    7: Effort(7, iterations=150, lr=0.02, **_REFINE),
+    8: Effort(8, iterations=250, lr=0.02, **_REFINE),
+    9: Effort(9, iterations=450, lr=0.02, **_REFINE),
 }
 
 

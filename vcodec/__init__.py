@@ -10,6 +10,14 @@ The names below load on first use, so ``import vcodec`` (and the CLI's help, ver
 pay for torch.
 """
 
+import os
+
+# The decoder's float64 path must give the same bits on every machine and thread count. MKL picks its
+# kernels and its reduction order by CPU and thread count unless told otherwise: on an Intel Xeon its
+# float64 convolutions differed between one and two threads (and from AMD's). Conditional numerical
+# reproducibility fixes both; it must be set before torch loads MKL, so before any torch import here.
+os.environ.setdefault("MKL_CBWR", "COMPATIBLE,STRICT")
+
 from vcodec.errors import BitstreamError, ModelError, UnsupportedInputError, VcodecError
 
 __version__ = "0.2.0"

@@ -15,7 +15,8 @@ import os
 # The decoder's float64 path must give the same bits on every machine and thread count. MKL picks its
 # kernels and its reduction order by CPU and thread count unless told otherwise: on an Intel Xeon its
 # float64 convolutions differed between one and two threads (and from AMD's). Conditional numerical
-# reproducibility fixes both; it must be set before torch loads MKL, so before any torch import here.
+# reproducibility fixes both; it must be set before torch loads MKL, so before any torch import here (a
+# program that imports torch before vcodec must set it itself).
 os.environ.setdefault("MKL_CBWR", "COMPATIBLE,STRICT")
 
 from vcodec.errors import BitstreamError, ModelError, UnsupportedInputError, VcodecError

@@ -93,16 +93,15 @@ class LocalDistortion:
     exact in value and gradient at ``y_ref`` itself."""
 
     def __init__(self, model, q: torch.Tensor, x: torch.Tensor, context, weight: float, curvature: float):
-        self.model, self.q, self.x, self.context, self.weight = model, q, x, context, weight
-        _, inv_gain = model.gains(q)
-        error = model.latent_error_weights().float().reshape(1, -1, 1, 1) * inv_gain.detach().float() ** 2
+        self.model, self.x, self.context, self.weight = model, x, context, weight
+        self.inv_gain = model.gains(q)[1].detach().float()
+        error = model.latent_error_weights().float().reshape(1, -1, 1, 1) * self.inv_gain**2
         self.curvature = weight * curvature * error
         self.y_ref = self.grad = None
 
     def update(self, y_hat: torch.Tensor) -> None:
         y_ref = y_hat.detach().float().requires_grad_(True)
-        _, inv_gain = self.model.gains(self.q)
-        sse = (self.model.synthesis(y_ref * inv_gain, self.context) - self.x).pow(2).sum().float()
+        sse = (self.model.synthesis(y_ref * self.inv_gain, self.context) - self.x).pow(2).sum().float()
         self.grad, = torch.autograd.grad(self.weight * sse, y_ref)
         self.y_ref = y_ref.detach()
 

@@ -6,7 +6,7 @@ place to tune the encoder (RDO weight, effort levels) without touching a test se
 Each ``--setting NAME:key=value,...`` is a Codec configuration (``rdo`` 0/1, ``rdo_weight``,
 ``orthonormal=1`` for the RDO distortion estimate of vcodec 0.1, which took the synthesis basis as
 orthonormal, an effort level's refinement fields ``iterations``, ``lr``, ``lr_end``, ``refine_z``,
-``distortion_every``, ``curvature`` to try one not in the table, and any keyword ``Codec.compress``
+``distortion_every``, ``curvature``, ``background`` to try one not in the table, and any keyword ``Codec.compress``
 takes, e.g. ``effort``). The first setting is the reference: every other gets its BD-rate against it
 (PCHIP, PSNR-RGB), with encode seconds per image. Real bitstreams, whole files.
 """
@@ -35,7 +35,8 @@ from vcodec.image import Codec  # noqa: E402
 
 
 REFINEMENT_KEYS = {"iterations": int, "lr": float, "lr_end": float, "refine_z": bool, "distortion_every": int,
-                   "curvature": float}
+                   "curvature": float,
+                   "background": bool}
 
 
 def parse_setting(text: str) -> tuple[str, dict, dict]:

@@ -48,10 +48,13 @@ def test_the_table_spends_more_search_with_each_level():
 
 def test_refinement_lowers_the_real_cost_and_decodes_with_the_same_decoder(codec, picture):
     x = torch.from_numpy(picture).permute(2, 0, 1)[None].double() / 255
+    # On this small crop (8 x 12 latents) 30 steps sometimes gain nothing at a low rate: SGA's random
+    # rounding makes the gain of a short run noisy there. 120 steps gain about 1 %.
+    longer = dataclasses.replace(QUICK, iterations=120)
     for quality in (1.5, 6.25):
         level = codec.quality(quality).level
         plain = codec.compress(picture, quality, effort=1)
-        refined = codec.compress(picture, quality, effort=QUICK)
+        refined = codec.compress(picture, quality, effort=longer)
         assert refined != plain
         costs = []
         for data in (plain, refined):
@@ -92,6 +95,16 @@ def test_the_local_distortion_model_matches_the_synthesis_near_its_reference(cod
 
 def test_refinement_is_deterministic(codec, picture):
     assert codec.compress(picture, 3, effort=QUICK) == codec.compress(picture, 3, effort=QUICK)
+    # With the synthesis on a second thread too: the schedule does not depend on which thread is first.
+    background = dataclasses.replace(QUICK, background=True, distortion_every=5)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        first = codec.compress(picture, 3, effort=background)
+        assert torch.get_num_threads() == 2  # refinement runs on one thread and gives the count back
+        assert codec.compress(picture, 3, effort=background) == first != codec.compress(picture, 3, effort=QUICK)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("kind, value", [("bpp", None), ("size", None), ("psnr", None)])

@@ -29,6 +29,9 @@ class Effort:
     # (vcodec.coding.refine.LocalDistortion), its curvature the linear-synthesis estimate times ``curvature``.
     distortion_every: int = 1
     curvature: float = 0.7
+    # On the CPU, the synthesis of each distortion update runs on a second thread while the steps go on,
+    # and its model stands in from the next update on (one interval late): the two cores work at once.
+    background: bool = False
 
 
 # Levels 1 .. 4 round plainly (RDO was measured to lose on the held-out split: vcodec.coding.latent);
@@ -45,7 +48,7 @@ EFFORTS = {
     6: Effort(6, iterations=80, lr=0.01, **_REFINE),
     7: Effort(7, iterations=150, lr=0.02, **_REFINE),
     8: Effort(8, iterations=250, lr=0.02, **_REFINE),
-    9: Effort(9, iterations=450, lr=0.02, **_REFINE),
+    9: Effort(9, iterations=600, lr=0.02, **{**_REFINE, "distortion_every": 5, "background": True}),
 }
 
 

@@ -190,7 +190,12 @@ def test_cpu_and_gpu_decode_the_same_latents(codec, rng):
     img = smooth_image(rng, 200, 300)
     for enc, dec in ((codec, gpu), (gpu, codec)):
         data = enc.compress(img, 5.25)
-        assert torch.equal(dec.decode_latents(data)[1].cpu(), enc.decode_latents(data)[1].cpu())
+        # The same symbols: y_hat = symbol + mean, and the float64 means differ between devices only in
+        # their last bits (1.4e-13 on an H200); one symbol decoded otherwise would be off by about 1.
+        y_dec, y_enc = dec.decode_latents(data)[1].cpu(), enc.decode_latents(data)[1].cpu()
+        assert (y_dec - y_enc).abs().max() < 1e-9
+        # The float32 synthesis may round a pixel the other way, no more.
+        assert np.abs(dec.decompress(data).astype(int) - enc.decompress(data)).max() <= 1
 
 
 def test_oversized_image_is_refused_before_decoding(codec, tmp_path, monkeypatch):

@@ -82,6 +82,18 @@ def test_decoding_is_independent_of_the_thread_count(vc, coded):
     assert all(np.array_equal(a, b) for a, b in zip(one, two))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cpu_and_gpu_decode_the_same_frames(vc, coded):
+    """Reference frames, motion compensation and the entropy model's inputs match across devices: a
+    stream coded on the CPU decodes on the GPU to the same frames, and one coded on the GPU on the CPU."""
+    frames, report, data = coded
+    gpu = VideoCodec(device="cuda")
+    assert all(np.array_equal(a, b) for a, b in zip(gpu.decompress(data), report.reconstructions))
+    on_gpu = gpu.encode_frames(frames, quality=3.5, intra_period=3, frame_count=5, keep_reconstructions=True)
+    decoded = list(vc.decompress(b"".join(on_gpu.pieces)))
+    assert len(decoded) == 5 and all(np.array_equal(a, b) for a, b in zip(decoded, on_gpu.reconstructions))
+
+
 def test_decoding_can_start_at_an_i_frame(vc, coded):
     _, report, data = coded
     from_three = list(vc.decompress(data, start=3))

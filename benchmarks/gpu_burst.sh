@@ -12,7 +12,8 @@
 #                    from the shipped weights in bf16 (torch.compile only with BURST_COMPILE=1), exports,
 #                    checks CPU/GPU decoding (pytest -k cpu_and_gpu), compares the exported weights with
 #                    the shipped ones on the held-out split until BURST_SECONDS (590) of the call have
-#                    passed (image: real bitstreams, benchmarks/heldout_rd.py), and leaves the weights
+#                    passed (real bitstreams: benchmarks/heldout_rd.py, or heldout_video.py for video),
+#                    and leaves the weights
 #                    (fp16, ~12 MB), the sidecar and the logs in $OUT (files of at most 16 MB)
 #   here, after:  cp /work/.device/.../vcodec-base.pt vcodec/weights/ (and the .json), then measure Kodak
 #
@@ -100,11 +101,16 @@ EOF
         timeout 120 "$PY" -m pytest -q -p no:cacheprovider -k "cpu_and_gpu" tests/test_codec.py \
             tests/test_video_codec.py 2>&1 | tail -n 15 | tee "$out/cuda_tests.txt" || true
     fi
-    if [ "$task" = image ]; then  # the exported weights against the shipped ones, on the held-out split
-        # A device command has 10 minutes: the comparison gets what is left of them (the weights are out).
-        timeout $(( ${BURST_SECONDS:-590} - SECONDS > 30 ? ${BURST_SECONDS:-590} - SECONDS : 30 )) \
-        "$PY" benchmarks/heldout_rd.py --data "$photos" --quality 1 3 5 7 --limit 8 --setting shipped:effort=4 \
-            --setting "new:effort=4" --weights-of new="$out/$model.pt" 2>&1 | tee "$out/heldout.txt" || true
+    # The exported weights against the shipped ones on the held-out split, real bitstreams. A device
+    # command has 10 minutes: the comparison gets what is left of them (the weights are out already).
+    local rest=$(( ${BURST_SECONDS:-590} - SECONDS > 30 ? ${BURST_SECONDS:-590} - SECONDS : 30 ))
+    if [ "$task" = image ]; then
+        timeout "$rest" "$PY" benchmarks/heldout_rd.py --data "$photos" --quality 1 3 5 7 --limit 8 \
+            --setting shipped:effort=4 --setting new:effort=4 --weights-of new="$out/$model.pt" 2>&1 \
+            | tee "$out/heldout.txt" || true
+    else
+        timeout "$rest" "$PY" benchmarks/heldout_video.py --data "$clips" --setting shipped: --setting new: \
+            --p-weights-of new="$out/$model.pt" 2>&1 | tee "$out/heldout.txt" || true
     fi
     ls -l "$out"
 }

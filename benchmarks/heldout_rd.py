@@ -36,7 +36,7 @@ from vcodec.image import Codec  # noqa: E402
 
 REFINEMENT_KEYS = {"iterations": int, "lr": float, "lr_end": float, "refine_z": bool, "distortion_every": int,
                    "curvature": float,
-                   "background": bool}
+                   "background": bool, "lmbda_scale": float}
 
 
 def parse_setting(text: str) -> tuple[str, dict, dict]:

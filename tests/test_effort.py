@@ -10,7 +10,7 @@ from PIL import Image
 
 from vcodec.cli.main import main, sample_image
 from vcodec.coding.effort import DEFAULT_EFFORT, EFFORTS, MAX_EFFORT, effort
-from vcodec.coding.refine import LocalDistortion
+from vcodec.coding.refine import LocalDistortion, sga_round
 from vcodec.errors import VcodecError
 from vcodec.image import Codec
 from vcodec.image.io import to_planes
@@ -60,10 +60,33 @@ def test_refinement_lowers_the_real_cost_and_decodes_with_the_same_decoder(codec
         for data in (plain, refined):
             out = np.asarray(codec.decompress(data, output="numpy"))
             y = torch.from_numpy(out).permute(2, 0, 1)[None].double() / 255
-            lmbda = float(codec.model.lmbda(torch.tensor([level])))
+            lmbda = longer.lmbda_scale * float(codec.model.lmbda(torch.tensor([level])))
             costs.append(len(data) * 8 + lmbda * 255**2 / 3 * float(((y - x) ** 2).sum()))  # training's loss
         assert costs[1] < costs[0]
         assert psnr(picture, np.asarray(codec.decompress(refined, output="numpy"))) > 20
+
+
+def test_a_larger_lambda_scale_refines_towards_more_bits_and_less_distortion(codec, picture):
+    runs = []
+    for scale in (1.0, 2.0):
+        data = codec.compress(picture, 4, effort=dataclasses.replace(QUICK, iterations=60, lmbda_scale=scale))
+        runs.append((len(data), psnr(picture, np.asarray(codec.decompress(data, output="numpy")))))
+    (bytes_1, psnr_1), (bytes_2, psnr_2) = runs
+    assert bytes_2 > bytes_1 and psnr_2 > psnr_1
+
+
+def test_soft_rounding_leans_to_the_nearer_integer_and_hardens_as_it_cools():
+    v = torch.linspace(-2.95, 2.95, 60, dtype=torch.float64)
+    cold = sga_round(v, 0.05, torch.Generator().manual_seed(1))
+    assert float((cold - torch.round(v)).abs().max()) < 1e-3  # no value within 0.05 of a half
+    lo = torch.floor(v)
+    # Warm: every value lies between floor and ceil, and the mean share of ceil grows with the distance
+    # from floor, through a half at a half.
+    d = torch.tensor([0.1, 0.3, 0.5, 0.7, 0.9], dtype=torch.float64).repeat(4000)
+    warm = sga_round(d, 0.5, torch.Generator().manual_seed(2))
+    assert bool(((warm >= 0) & (warm <= 1)).all()) and bool((sga_round(v, 0.5, torch.Generator()) - lo).abs().le(1).all())
+    share = warm.reshape(4000, 5).mean(0)
+    assert bool((share.diff() > 0.05).all()) and abs(float(share[2]) - 0.5) < 0.02
 
 
 def test_the_local_distortion_model_matches_the_synthesis_near_its_reference(codec, picture):

@@ -150,16 +150,17 @@ class LatentCoder:
         u, z = refine(self, x, y, q, effort, context)
         refined = self.encode_latent(u, q, context, measure, rdo, z)
         # Keep the refined latents only where they pay for real: bits written plus the distortion the
-        # decoder will see, at the level's lambda (refinement optimises a relaxation of this).
-        cost = [self.rd_cost(lat, x, q, context) for lat in (plain, refined)]
+        # decoder will see, at the lambda refinement aimed for (it optimises a relaxation of this).
+        cost = [self.rd_cost(lat, x, q, context, effort.lmbda_scale) for lat in (plain, refined)]
         return refined if cost[1] < cost[0] else plain
 
     @torch.no_grad()
-    def rd_cost(self, latents: Latents, x: torch.Tensor, q: float, context: torch.Tensor | None = None) -> float:
+    def rd_cost(self, latents: Latents, x: torch.Tensor, q: float, context: torch.Tensor | None = None,
+                lmbda_scale: float = 1.0) -> float:
         """bits + lambda * 255^2 * SSE / 3 of coded latents: the training loss, per image, on what the decoder
-        gets (8-bit pixels)."""
+        gets (8-bit pixels); lambda is the level's times ``lmbda_scale``."""
         x_hat = torch.round(self.synthesize(latents.y_hat, q, context) * 255) / 255
-        lmbda = float(self.model.lmbda(torch.tensor([q])))
+        lmbda = lmbda_scale * float(self.model.lmbda(torch.tensor([q])))
         bits = 8 * (len(latents.z_bytes) + len(latents.y_bytes))
         return bits + lmbda * 255**2 * float((x_hat - x.to(x_hat)).pow(2).sum()) / 3
 

@@ -75,7 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 # Not in the default list: the time they take, per Kodak image and quality, on 2 cores.
-SLOW_CODECS = {"vcodec-e9": "the top encoder effort, about 110 s per image and quality"}
+SLOW_CODECS = {"vcodec-e9": "the top encoder effort, about 2 min per image and quality"}
 
 
 def choose_codecs(args) -> tuple[list[CodecSpec], list[str]]:

@@ -44,7 +44,7 @@ class Effort:
 # this). On a 768 x 512 Kodak image, one thread beside a second encode (benchmarks/kodak.py's setting), a
 # step with the synthesis costs about 0.8 s and one without about 0.15 s, so level 5 takes about 10 s.
 # Level 9 runs the synthesis every 5th step on a second thread, one interval late (background): 600
-# steps in 100-115 s on two idle cores (the class of VTM's encoder, 126 s).
+# steps in 100-130 s on two idle cores (the class of VTM's encoder, 126 s).
 _REFINE = dict(lr_end=0.1, refine_z=True, distortion_every=10)
 EFFORTS = {
     1: Effort(1), 2: Effort(2), 3: Effort(3), 4: Effort(4),

@@ -23,8 +23,9 @@ def _effort_text(level: int) -> str:
         return "rounding" + (" + RDO" if e.rdo else "")
     synthesis = (f", the synthesis every {e.distortion_every}{' on a second thread' if e.background else ''}"
                  f" (curvature {e.curvature:g} between)" if e.distortion_every > 1 else "")
-    return (f"{e.iterations} SGA steps on y{' and z' if e.refine_z else ''}, lr {e.lr:g} to {e.lr * e.lr_end:g}"
-            + synthesis + (" + RDO" if e.rdo else ""))
+    scale = f", at {e.lmbda_scale:g} x lambda" if e.lmbda_scale != 1 else ""
+    return (f"{e.iterations} SGA+ steps on y{' and z' if e.refine_z else ''}{scale}, lr {e.lr:g} to "
+            f"{e.lr * e.lr_end:g}" + synthesis + (" + RDO" if e.rdo else ""))
 
 
 @register_codec

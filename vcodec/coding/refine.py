@@ -59,10 +59,9 @@ def sga_round(v: torch.Tensor, tau: float, generator: torch.Generator) -> torch.
     lo = torch.floor(v).detach()
     d = (v - lo).clamp(1e-4, 1 - 1e-4)  # distance to floor; 1 - d to ceil
     odds_up = torch.logit(d) / tau
-    u = torch.rand((2, *v.shape), generator=generator, dtype=v.dtype, device=v.device).clamp_(1e-9, 1 - 1e-9)
-    gumbel = -torch.log(-torch.log(u))
-    p_up = torch.sigmoid((odds_up + gumbel[1] - gumbel[0]) / tau)
-    return lo + p_up
+    # The difference of the two choices' Gumbel perturbations is logistic: one uniform draw, logit(u).
+    u = torch.rand(v.shape, generator=generator, dtype=v.dtype, device=v.device).clamp_(1e-9, 1 - 1e-9)
+    return lo + torch.sigmoid((odds_up + torch.logit(u)) / tau)
 
 
 def _bits(residual: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

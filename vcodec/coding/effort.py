@@ -44,7 +44,7 @@ class Effort:
 # this). On a 768 x 512 Kodak image, one thread beside a second encode (benchmarks/kodak.py's setting), a
 # step with the synthesis costs about 0.8 s and one without about 0.15 s, so level 5 takes about 10 s.
 # Level 9 runs the synthesis every 5th step on a second thread, one interval late (background), so its
-# steps cost only the rate's 0.19 s: 560 steps, about 113 s a Kodak image on two idle cores (the class of
+# steps cost only the rate's 0.19 s: 560 steps, 98-111 s a Kodak image on two idle cores (the class of
 # VTM's encoder, 126 s; 600 steps took 120-128 s, over the 120 s the slowest level may take).
 _REFINE = dict(lr_end=0.1, refine_z=True, distortion_every=10)
 EFFORTS = {

@@ -56,12 +56,20 @@ def sga_round(v: torch.Tensor, tau: float, generator: torch.Generator) -> torch.
     temperature ``tau``. The odds of ceil over floor are logit(distance to floor) / tau, SGA+'s "sigmoid
     scaled logit" (Perugachi-Diaz et al., 2024), in place of SGA's difference of atanh terms: on the
     held-out split it gained 0.2-0.25 points of BD-rate at level 9 (docs/results/effort.md)."""
+    return soft_round(v, tau, logistic_noise(v, generator))
+
+
+def logistic_noise(v: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The difference of the two choices' Gumbel perturbations, one logistic draw logit(u) per element."""
+    u = torch.rand(v.shape, generator=generator, dtype=v.dtype, device=v.device).clamp_(1e-9, 1 - 1e-9)
+    return torch.logit(u)
+
+
+def soft_round(v: torch.Tensor, tau: float | torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """``sga_round`` with its noise given."""
     lo = torch.floor(v).detach()
     d = (v - lo).clamp(1e-4, 1 - 1e-4)  # distance to floor; 1 - d to ceil
-    odds_up = torch.logit(d) / tau
-    # The difference of the two choices' Gumbel perturbations is logistic: one uniform draw, logit(u).
-    u = torch.rand(v.shape, generator=generator, dtype=v.dtype, device=v.device).clamp_(1e-9, 1 - 1e-9)
-    return lo + torch.sigmoid((odds_up + torch.logit(u)) / tau)
+    return lo + torch.sigmoid((torch.logit(d) / tau + noise) / tau)
 
 
 def _bits(residual: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from vcodec.coding.refine import logistic_noise, rate_terms, soft_round  # noqa: E402
+from vcodec.coding.refine import LocalDistortion, logistic_noise, rate_terms, soft_round  # noqa: E402
 from vcodec.datasets import list_images, split  # noqa: E402
 from vcodec.devices import autocast  # noqa: E402
 from vcodec.image import Codec  # noqa: E402
@@ -54,16 +54,18 @@ def main() -> None:
         z0 = model.hyper_analysis(u0)
     generator = torch.Generator().manual_seed(0)
     noise_y, noise_z = logistic_noise(u0, generator), logistic_noise(z0, generator)
-    grad, y_ref = torch.randn_like(u0), u0.clone()
-    curvature = torch.rand(1, u0.shape[1], 1, 1, generator=generator)
+    q = torch.tensor([args.quality])
+    distortion = LocalDistortion(model, q, x.contiguous(memory_format=torch.channels_last), None,
+                                 float(model.lmbda(q)) * 255**2 / 3, curvature=0.7)
+    with autocast(u0.device):
+        distortion.update(u0)  # the model the steps use between two syntheses
 
     def loss_of(u, z, tau):
         def rounding(v):
             return soft_round(v, tau, noise_z if v.shape == noise_z.shape else noise_y[:, : v.shape[1]])
 
         bits, y_hat = rate_terms(model, u, z, None, rounding)
-        delta = y_hat.float() - y_ref
-        return (bits + (grad * delta).sum() + (curvature * delta.pow(2)).sum()) / x[0, 0].numel()
+        return (bits + distortion(y_hat)) / x[0, 0].numel()
 
     def time_steps(fn, label):
         u, z = u0.clone().requires_grad_(True), z0.clone().requires_grad_(True)

@@ -47,3 +47,27 @@ def test_fresh_model_is_a_block_transform_coder(fresh):
             scores.append(psnr(fresh.g_s(torch.round(y * gain) * inv_gain), x))
     assert scores[0] < scores[1] < scores[2]
     assert linear.requires_grad and fresh.g_s.block.requires_grad
+
+
+def test_channels_last_gelu_is_gelu_on_channels_last_memory():
+    """Refinement's copy swaps it in for speed: the values, gradients and layout must stay those of nn.GELU."""
+    from torch import nn
+
+    from vcodec.models.layers import ChannelsLastGELU, swap_gelu
+
+    x = torch.randn(1, 24, 6, 10).contiguous(memory_format=torch.channels_last)
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    fast, plain = ChannelsLastGELU()(a), nn.GELU()(b)
+    assert fast.is_contiguous(memory_format=torch.channels_last) and not fast.is_contiguous()
+    torch.testing.assert_close(fast, plain)
+    weights = torch.randn_like(x)
+    (fast * weights).sum().backward()
+    (plain * weights).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad)
+    flat = torch.randn(3, 5, 7)  # other layouts go straight to nn.GELU
+    assert torch.equal(ChannelsLastGELU()(flat), nn.GELU()(flat))
+
+    net = swap_gelu(nn.Sequential(nn.Conv2d(3, 4, 1), nn.GELU("tanh"), nn.Sequential(nn.GELU())))
+    kinds = [m for m in net.modules() if isinstance(m, nn.GELU)]
+    assert len(kinds) == 2 and all(type(m) is ChannelsLastGELU for m in kinds)
+    assert kinds[0].approximate == "tanh"

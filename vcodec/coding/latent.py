@@ -26,6 +26,7 @@ from vcodec.coding.effort import Effort
 from vcodec.entropy import MAX_RESIDUAL, ChannelTables, ScaleTable, check_finite
 from vcodec.errors import BitstreamError, ModelError
 from vcodec.models.contract import CodableModel
+from vcodec.models.layers import swap_gelu
 
 
 @functools.lru_cache(maxsize=1)
@@ -165,10 +166,11 @@ class LatentCoder:
         return bits + lmbda * 255**2 * float((x_hat - x.to(x_hat)).pow(2).sum()) / 3
 
     def refinement_model(self) -> CodableModel:
-        """A channels-last copy of the model with frozen weights, for latent refinement (made once)."""
+        """A channels-last copy of the model with frozen weights, for latent refinement (made once), its
+        GELUs run on the channels-last memory as it lies (vcodec.models.layers.ChannelsLastGELU)."""
         if getattr(self, "_refinement_model", None) is None:
             model = copy.deepcopy(self.model).to(memory_format=torch.channels_last).requires_grad_(False)
-            self._refinement_model = model
+            self._refinement_model = swap_gelu(model)
         return self._refinement_model
 
     @torch.no_grad()

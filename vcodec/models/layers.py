@@ -55,6 +55,29 @@ def deconv(cin: int, cout: int, kernel_size: int = 5, stride: int = 2) -> nn.Con
                               padding=kernel_size // 2)
 
 
+class ChannelsLastGELU(nn.GELU):
+    """nn.GELU that runs a channels-last 4-D tensor as the contiguous NHWC tensor it is in memory.
+
+    The same function; only the kernel differs. torch's CPU GELU takes a slow path on channels-last
+    tensors (1 x 128 x 32 x 48 in bf16, one thread: about 1.6 times the time of the same data viewed
+    NHWC), so latent refinement's channels-last copy of the model swaps it in (``swap_gelu``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return super().forward(x)
+
+
+def swap_gelu(module: nn.Module) -> nn.Module:
+    """Replace every nn.GELU inside ``module`` by a ChannelsLastGELU of the same approximation, in place."""
+    for name, child in module.named_children():
+        if type(child) is nn.GELU:
+            setattr(module, name, ChannelsLastGELU(approximate=child.approximate))
+        else:
+            swap_gelu(child)
+    return module
+
+
 def quantize_ste(x: torch.Tensor) -> torch.Tensor:
     """Rounding with the identity as its gradient (straight-through)."""
     return (torch.round(x) - x).detach() + x

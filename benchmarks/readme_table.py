@@ -5,7 +5,8 @@
 The table gives vcodec's Kodak BD-rate (PSNR-RGB, PCHIP) against VTM (CompressAI's published curve, the
 anchor of docs/results/kodak.md, read from ../shared/anchors/kodak/vtm.json), AVIF, HEVC and JPEG (as
 measured in docs/results/kodak/), and each codec's encode and decode seconds per image: the median over
-the quality sweep of the per-quality times in its result file. Once docs/results/video/vcodec.json exists
+the quality sweep of the per-quality times in its result file. Where docs/results/kodak/vcodec-e9.json
+exists (``benchmarks/kodak.py --add vcodec-e9:1,3,5,7``), a column gives the top encoder effort's BD-rates. Once docs/results/video/vcodec.json exists
 (benchmarks/video.py), a second table gives the video codec's BD-rate on BasketballPass against x265,
 x264 and vcodec all-intra, with frames per second. ``--check`` exits 1 if README.md is stale.
 """
@@ -50,18 +51,26 @@ def seconds(value: float) -> str:
 
 def table() -> str:
     vcodec = load_curve(RESULTS / "vcodec.json")
-    lines = ["| Kodak, 24 images | BD-rate of vcodec against it | its encode (s/image) | its decode (s/image) |",
-             "|---|---:|---:|---:|"]
+    top = load_curve(RESULTS / "vcodec-e9.json") if (RESULTS / "vcodec-e9.json").is_file() else None
+    extra = (" | with `--effort 9`", "---:|") if top else ("", "")
+    lines = [f"| Kodak, 24 images | BD-rate of vcodec against it{extra[0]} | its encode (s/image) "
+             "| its decode (s/image) |", f"|---|---:|{extra[1]}---:|---:|"]
     for label, path in ANCHORS:
         anchor = load_curve(path)
-        rate = bd_rate(anchor.bpp, anchor.psnr, vcodec.bpp, vcodec.psnr)
-        lines.append(f"| {label} | {rate:+.1f} % | {seconds(anchor.median_time('encoding_time'))} "
-                     f"| {seconds(anchor.median_time('decoding_time'))} |")
-    lines.append("| **vcodec** (vcodec-base) | | "
+        rates = [bd_rate(anchor.bpp, anchor.psnr, c.bpp, c.psnr) for c in (vcodec, top) if c is not None]
+        lines.append(f"| {label} | {' | '.join(f'{r:+.1f} %' for r in rates)} "
+                     f"| {seconds(anchor.median_time('encoding_time'))} | {seconds(anchor.median_time('decoding_time'))} |")
+    lines.append(f"| **vcodec** (vcodec-base) | {'| ' if top else ''}| "
                  f"{seconds(vcodec.median_time('encoding_time'))} | {seconds(vcodec.median_time('decoding_time'))} |")
     lines += ["", "Positive: vcodec needs that many more bits for the same PSNR. Times: one thread on a 2-core CPU, "
               "except VTM's (its published file, another machine). Details and more codecs: "
               "[docs/results/kodak.md](docs/results/kodak.md)."]
+    if top:
+        gain = bd_rate(vcodec.bpp, vcodec.psnr, top.bpp, top.psnr)
+        sweep = json.loads((RESULTS / "vcodec-e9.json").read_text())["results"]["quality"]
+        lines[-1] += (f" `--effort 9` searches the latents of each image (quality {', '.join(f'{q:g}' for q in sweep)}"
+                      f"; {gain:+.1f} % against the default effort, about 100 s an image on two idle cores: "
+                      "[docs/results/effort.md](docs/results/effort.md)).")
     if (VIDEO / "vcodec.json").is_file():
         lines += ["", *video_table()]
     return "\n".join(lines)
